@@ -1,0 +1,14 @@
+/**
+ * Runs once before all test files. The suites exercise the compiled agent (`dist/`), which
+ * `npm test` builds first. Services the suites need are started here and stopped at teardown.
+ */
+import { existsSync } from 'node:fs';
+
+import { distFile } from '../../common/paths.js';
+
+export default async function setup(): Promise<() => Promise<void>> {
+  if (!existsSync(distFile('cli/main.js'))) {
+    throw new Error('dist/ is missing: run the tests with `npm test`, which builds first');
+  }
+  return async () => {};
+}
