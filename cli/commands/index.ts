@@ -1,9 +1,11 @@
 /** Every subcommand of `pidstream`, registered in the order `--help` lists them. */
 import type { Command } from 'commander';
 
+import { registerConfig } from './config.js';
+
 type Register = (program: Command) => void;
 
-const commands: Register[] = [];
+const commands: Register[] = [registerConfig];
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);
