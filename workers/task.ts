@@ -1,0 +1,55 @@
+/**
+ * The Piscina worker entry: one default export that dispatches on `task.task`. Each worker
+ * thread builds its encoder once, from the `workerData` the pool was started with, so compiled
+ * Avro types, the cgroup index and the user names live as long as the thread.
+ *
+ * Results go back with `Piscina.move()`: the body and length buffers are transferred to the
+ * main thread, not copied.
+ */
+import Piscina from 'piscina';
+
+import { ExitEncoder } from './encode-exits.js';
+import type { EncodedBodies, WorkerContext, WorkerTask } from './protocol.js';
+
+let exits: ExitEncoder | undefined;
+
+function context(): WorkerContext {
+  const data = Piscina.workerData as WorkerContext | undefined;
+  if (data === undefined) throw new Error('workers/task.js run without workerData: WorkerContext');
+  return data;
+}
+
+/** The result, with its two buffers listed for transfer. */
+class TransferredBodies {
+  readonly #result: EncodedBodies;
+
+  constructor(result: EncodedBodies) {
+    this.#result = result;
+  }
+
+  get [Piscina.transferableSymbol](): ArrayBuffer[] {
+    return [this.#result.bodies, this.#result.lengths.buffer as ArrayBuffer];
+  }
+
+  get [Piscina.valueSymbol](): EncodedBodies {
+    return this.#result;
+  }
+}
+
+/**
+ * Piscina unwraps the moved object before posting it, so the caller of `pool.run()` receives
+ * a plain `EncodedBodies`; the cast states that contract for the type checker.
+ */
+function transfer(result: EncodedBodies): EncodedBodies {
+  return Piscina.move(new TransferredBodies(result)) as unknown as EncodedBodies;
+}
+
+export default function run(task: WorkerTask): EncodedBodies {
+  switch (task.task) {
+    case 'encode-exits':
+      exits ??= new ExitEncoder(context());
+      return transfer(exits.encode(task.batch, task.count));
+    default:
+      throw new Error(`unknown worker task '${String((task as { task: unknown }).task)}'`);
+  }
+}

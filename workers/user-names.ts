@@ -1,0 +1,54 @@
+/**
+ * uid → user name from a passwd file (`/etc/passwd` on a host). The file is parsed whole and
+ * re-read when its inode, size or mtime changes; `refresh()` checks that with one stat, and the
+ * encoder calls it once per batch rather than per event.
+ */
+import { readFileSync, statSync } from 'node:fs';
+
+/** Lines beyond this are ignored (a passwd file that large is not a host's own database). */
+export const PASSWD_MAX_ENTRIES = 1_000_000;
+
+export class UserNames {
+  readonly path: string;
+  #names = new Map<number, string>();
+  #version = '';
+  /** Loads so far; the first counts. */
+  loads = 0;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Re-reads the file when it changed; a missing file leaves no names. */
+  refresh(): void {
+    let version: string;
+    try {
+      const st = statSync(this.path);
+      version = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      version = 'missing';
+    }
+    if (version === this.#version) return;
+    this.#names = version === 'missing' ? new Map() : parsePasswd(readFileSync(this.path, 'utf8'));
+    this.#version = version;
+    this.loads++;
+  }
+
+  name(uid: number): string | null {
+    return this.#names.get(uid) ?? null;
+  }
+}
+
+/** `name:password:uid:gid:gecos:home:shell` lines; the first name of a uid wins, as in getpwuid. */
+export function parsePasswd(text: string): Map<number, string> {
+  const names = new Map<number, string>();
+  const lines = text.split('\n', PASSWD_MAX_ENTRIES);
+  for (const line of lines) {
+    const fields = line.split(':', 4);
+    if (fields.length < 4 || fields[0] === '' || !/^\d+$/.test(fields[2] ?? '')) continue;
+    const uid = Number(fields[2]);
+    if (!names.has(uid)) names.set(uid, fields[0] as string);
+  }
+  return names;
+}
