@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 
 import { registerConfig } from './config.js';
+import { registerRun } from './run.js';
 
 type Register = (program: Command) => void;
 
-const commands: Register[] = [registerConfig];
+const commands: Register[] = [registerRun, registerConfig];
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);

@@ -1,0 +1,156 @@
+/**
+ * `pidstream run`: the agent. Every process exit on the host becomes a ProcessExit event in
+ * rotating Avro files under --out. SIGINT or SIGTERM stops it cleanly (STOP event, files
+ * closed) with exit 0; a bad flag exits 2 with one line naming it.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+
+import { parseByteSize, parseDuration } from '../../common/config-schema.js';
+import { configureLogging, LOG_LEVELS, type LogLevel } from '../../common/log.js';
+import { Agent } from '../../ingest/agent.js';
+import { type AgentOptions, DEFAULT_AGENT_OPTIONS } from '../../ingest/options.js';
+import {
+  DEFAULT_REDACTION_RULES,
+  type RedactionRule,
+  replaceRule,
+} from '../../ingest/redaction.js';
+
+/** Upper bound of --workers: more threads than this only add memory on any host pidstream fits. */
+const MAX_WORKERS = 64;
+
+interface RunFlags {
+  out: string;
+  rotateBytes: number;
+  rotateAge: number;
+  zombieTimeout: number;
+  workers: number;
+  batchSize: number;
+  status: boolean;
+  logLevel: LogLevel;
+  redact: RegExp[];
+  defaultRedaction: boolean;
+}
+
+function bytes(value: string): number {
+  const n = parseByteSize(value);
+  if (n === undefined || n <= 0) {
+    throw new InvalidArgumentError('expected a byte size like 64MiB or 1000000.');
+  }
+  return n;
+}
+
+/** Durations: plain seconds, or with a unit (s, m, h, d); returned in milliseconds. */
+function duration(value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined || seconds <= 0) {
+    throw new InvalidArgumentError('expected a duration like 30s, 5m or 1h.');
+  }
+  return seconds * 1000;
+}
+
+function integerIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+function regex(value: string, previous: RegExp[]): RegExp[] {
+  try {
+    return [...previous, new RegExp(value, 'g')];
+  } catch (err) {
+    throw new InvalidArgumentError(`not a regular expression: ${(err as Error).message}.`);
+  }
+}
+
+export function agentOptionsFrom(flags: RunFlags): AgentOptions {
+  const rules: RedactionRule[] = flags.defaultRedaction ? [...DEFAULT_REDACTION_RULES] : [];
+  flags.redact.forEach((re, i) => rules.push(replaceRule(`--redact #${i + 1}`, re.source)));
+  return {
+    ...DEFAULT_AGENT_OPTIONS,
+    outDir: flags.out,
+    rotateBytes: flags.rotateBytes,
+    rotateAgeMs: flags.rotateAge,
+    zombieTimeoutMs: flags.zombieTimeout,
+    workers: flags.workers,
+    batchSize: flags.batchSize,
+    statusLine: flags.status,
+    logLevel: flags.logLevel,
+    redactionRules: rules,
+  };
+}
+
+export function registerRun(program: Command): void {
+  const d = DEFAULT_AGENT_OPTIONS;
+  program
+    .command('run')
+    .description('run the agent: every process exit on this host as an Avro event')
+    .option('--out <dir>', 'directory of the Avro files', d.outDir)
+    .option(
+      '--rotate-bytes <size>',
+      'start a new file at this size (e.g. 64MiB)',
+      bytes,
+      d.rotateBytes,
+    )
+    .option(
+      '--rotate-age <duration>',
+      'start a new file at this age (e.g. 1h)',
+      duration,
+      d.rotateAgeMs,
+    )
+    .option(
+      '--zombie-timeout <duration>',
+      'report an unreaped zombie after this long (e.g. 30s)',
+      duration,
+      d.zombieTimeoutMs,
+    )
+    .option(
+      '--workers <n>',
+      'worker threads for decode and encode',
+      integerIn(1, MAX_WORKERS),
+      d.workers,
+    )
+    .option('--batch-size <n>', 'exit records per worker batch', integerIn(1, 65_536), d.batchSize)
+    .option(
+      '--redact <regex>',
+      'also redact what this pattern matches in argv (repeatable)',
+      regex,
+      [],
+    )
+    .option('--no-default-redaction', 'drop the built-in secret patterns')
+    .option('--no-status', 'no live status line on a terminal')
+    .addOption(
+      new Option('--log-level <level>', 'log level on stderr')
+        .choices(LOG_LEVELS)
+        .default(d.logLevel),
+    )
+    .action(async (flags: RunFlags) => {
+      configureLogging(flags.logLevel);
+      await runAgent(agentOptionsFrom(flags));
+    });
+}
+
+/** Runs until SIGINT or SIGTERM; resolves after the clean stop. */
+export async function runAgent(options: AgentOptions): Promise<void> {
+  const agent = new Agent(options);
+  let stopRequested: (signal: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    stopRequested = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => stopRequested(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await agent.start();
+    const signal = await stopped;
+    await agent.stop(signal);
+  } catch (err) {
+    await agent.stop('start-up failed').catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The agent: the composition root of the ingest. It owns the sequence (every event is stamped
+ * here, in order), the sink, the worker pool and the exit watcher; other components (the
+ * coredump server, configuration, metrics, the status API) hook in through `emit`, `stats`
+ * and `linkCoredump`.
+ *
+ * Life: `start()` writes the START AgentEvent (seq 0) and starts watching; `stop(reason)`
+ * stops watching, waits for every batch in the workers, writes the STOP AgentEvent, and
+ * closes the sink so every file is valid.
+ */
+import { randomUUID } from 'node:crypto';
+import { release } from 'node:os';
+
+import { Piscina } from 'piscina';
+
+import { PidstreamError } from '../common/errors.js';
+import { hostName, readBootId } from '../common/host.js';
+import { type Logger, logger } from '../common/log.js';
+import { distFile } from '../common/paths.js';
+import { bodyType, type EventName } from '../schemas/index.js';
+import type { EventSink } from '../streams/types.js';
+import {
+  type EncodedBodies,
+  type EncodeExitsTask,
+  type RawExit,
+  SOURCE_NAMES,
+  type WorkerContext,
+} from '../workers/protocol.js';
+import { ExitBatches } from './exit-batches.js';
+import { cgroupMounts } from './oom.js';
+import type { AgentOptions } from './options.js';
+import { Redactor } from './redaction.js';
+import { Sequencer, type StampedEvent } from './sequencer.js';
+import { type AgentStats, emptyStats, type LossKind } from './stats.js';
+import { StatusLine } from './status-line.js';
+import { ExitWatcher } from './watcher.js';
+
+export const AGENT_VERSION = process.env.npm_package_version ?? '0.1.0';
+
+/**
+ * Stamped events waiting for the sink. Past it, new events still get their sequence number
+ * (the chain must not break) but wait in memory; the cap is what the status line and metrics
+ * call back-pressure, and the log says so once.
+ */
+const SINK_QUEUE_WARN = 100_000;
+
+type AgentEventKind = 'START' | 'STOP' | 'LOSS' | 'DEGRADED' | 'NOTICE';
+
+export interface AgentEventFields {
+  kind: AgentEventKind;
+  message: string;
+  lossKind?: LossKind;
+  count?: number;
+  attributes?: Record<string, string>;
+}
+
+export class Agent {
+  readonly options: AgentOptions;
+  readonly instanceId = randomUUID();
+  readonly #log: Logger;
+  readonly #stats = emptyStats();
+  readonly #sequencer: Sequencer;
+  readonly #agentEventType = bodyType('AgentEvent');
+  #sink: EventSink | null = null;
+  #pool: Piscina<EncodeExitsTask, EncodedBodies> | null = null;
+  #batches: ExitBatches | null = null;
+  #watcher: ExitWatcher | null = null;
+  #status: StatusLine | null = null;
+  #pending: StampedEvent[] = [];
+  #writing: Promise<void> | null = null;
+  #sinkError: unknown = null;
+  #warnedQueue = false;
+  #stopping: Promise<void> | null = null;
+
+  constructor(options: AgentOptions) {
+    this.options = options;
+    this.#log = logger('agent');
+    this.#sequencer = new Sequencer({
+      host: hostName(),
+      bootId: readBootId(),
+      instanceId: this.instanceId,
+    });
+  }
+
+  get stats(): AgentStats {
+    this.#stats.watched = this.#watcher?.table.watched ?? 0;
+    this.#stats.workerQueueDepth = this.#batches?.inFlight ?? 0;
+    this.#stats.sinkQueueDepth = this.#pending.length;
+    return this.#stats;
+  }
+
+  /** Opens the sink, writes START, starts the workers and the watcher. */
+  async start(): Promise<void> {
+    this.#sink = this.options.sink ?? (await this.#fileSink());
+    const redactor = new Redactor(this.options.redactionRules);
+    const watcher = new ExitWatcher(
+      {
+        exit: (record) => this.#exit(record),
+        overflow: (found) =>
+          this.loss('NETLINK_OVERFLOW', 0, 'proc connector overflowed (ENOBUFS); /proc rescanned', {
+            rescan_found: String(found),
+          }),
+        degraded: (feature, since, detail) => this.degraded(feature, since, detail),
+      },
+      { redactor, zombieTimeoutMs: this.options.zombieTimeoutMs, log: logger('watcher') },
+    );
+    this.#watcher = watcher;
+    this.agentEvent({
+      kind: 'START',
+      message: `pidstream ${AGENT_VERSION} started`,
+      attributes: {
+        version: AGENT_VERSION,
+        kernel_release: release(),
+        pid: String(process.pid),
+        ...Object.fromEntries(
+          Object.entries(watcher.features).map(([k, v]) => [`capability.${k}`, String(v)]),
+        ),
+      },
+    });
+    if (!watcher.features.procConnector) {
+      this.degraded(
+        'proc connector',
+        '2.6.15',
+        'needs CAP_NET_ADMIN (run as root); only processes found by the start-up scan are watched',
+      );
+    }
+    if (!watcher.features.pidfsInodes) {
+      this.degraded('pidfs inodes', '6.9', 'events carry no pidfs_ino');
+    }
+    if (!watcher.features.pidfdGetInfo) {
+      this.degraded('PIDFD_GET_INFO', '6.13', 'events carry no credentials or cgroup id');
+    }
+    this.#pool = new Piscina<EncodeExitsTask, EncodedBodies>({
+      filename: distFile('workers/task.js'),
+      minThreads: this.options.workers,
+      maxThreads: this.options.workers,
+      workerData: this.#workerContext(),
+    });
+    this.#batches = new ExitBatches(
+      this.#pool,
+      {
+        body: (bytes) => this.emit('ProcessExit', bytes),
+        dropped: (count, reason) =>
+          this.loss('RECORD_DROPPED', count, `${count} exit records dropped: ${reason}`),
+      },
+      { batchSize: this.options.batchSize, lingerMs: this.options.batchLingerMs },
+    );
+    watcher.start();
+    if (this.options.statusLine) {
+      this.#status = new StatusLine(() => this.stats);
+      this.#status.start();
+    }
+    this.#log.info(
+      { instanceId: this.instanceId, watched: watcher.table.watched, features: watcher.features },
+      'agent started',
+    );
+  }
+
+  async #fileSink(): Promise<EventSink> {
+    // Resolved at run time: the file sink module is built alongside, not a type dependency.
+    const modulePath = '../streams/avro-file-sink.js';
+    const { AvroFileSink } = (await import(modulePath)) as {
+      AvroFileSink: new (o: { dir: string; maxBytes: number; maxAgeMs: number }) => EventSink;
+    };
+    return new AvroFileSink({
+      dir: this.options.outDir,
+      maxBytes: this.options.rotateBytes,
+      maxAgeMs: this.options.rotateAgeMs,
+    });
+  }
+
+  #workerContext(): WorkerContext {
+    return {
+      host: hostName(),
+      bootId: readBootId(),
+      cgroupRoot: cgroupMounts().v2,
+      passwdPath: '/etc/passwd',
+    };
+  }
+
+  #exit(record: RawExit): void {
+    const source = SOURCE_NAMES[record.source];
+    if (source !== undefined) this.#stats.exitsBySource[source]++;
+    this.#batches?.add(record);
+  }
+
+  /** Stamps one encoded body (the record without its `agent` field) and queues it for the sink. */
+  emit(name: EventName, body: Uint8Array): StampedEvent {
+    const event = this.#sequencer.stamp(name, body);
+    this.#stats.events[name]++;
+    this.#pending.push(event);
+    if (this.#pending.length > SINK_QUEUE_WARN && !this.#warnedQueue) {
+      this.#warnedQueue = true;
+      this.#log.warn({ queued: this.#pending.length }, 'sink is falling behind');
+    }
+    this.#writing ??= this.#drainToSink();
+    return event;
+  }
+
+  async #drainToSink(): Promise<void> {
+    // Yield once so events emitted in the same tick leave in one write.
+    await Promise.resolve();
+    try {
+      while (this.#pending.length > 0 && this.#sink !== null) {
+        const events = this.#pending;
+        this.#pending = [];
+        await this.#sink.write(events);
+      }
+    } catch (err) {
+      this.#sinkError ??= err;
+      this.#log.error({ err }, 'sink write failed; the agent stops');
+      void this.stop('sink failure');
+    } finally {
+      this.#writing = null;
+    }
+  }
+
+  agentEvent(fields: AgentEventFields): StampedEvent {
+    const body = this.#agentEventType.toBuffer({
+      time: Date.now() * 1000,
+      kind: fields.kind,
+      loss_kind: fields.lossKind ?? null,
+      count: fields.count ?? 0,
+      message: fields.message,
+      attributes: fields.attributes ?? {},
+    });
+    return this.emit('AgentEvent', body);
+  }
+
+  /** A LOSS AgentEvent: nothing the agent knows it lost goes unreported. */
+  loss(kind: LossKind, count: number, message: string, attributes?: Record<string, string>): void {
+    this.#stats.losses[kind] += Math.max(1, count);
+    this.#log.warn({ lossKind: kind, count, ...attributes }, message);
+    this.agentEvent({ kind: 'LOSS', lossKind: kind, count, message, attributes });
+  }
+
+  /** A DEGRADED AgentEvent naming the missing feature and the kernel version that brings it. */
+  degraded(feature: string, since: string, detail: string): void {
+    const message = `${feature} (Linux ${since}) is not available: ${detail}`;
+    this.#log.info({ feature, since }, message);
+    this.agentEvent({ kind: 'DEGRADED', message, attributes: { feature, since } });
+  }
+
+  /** A Coredump event with `seq` was written: the process's ProcessExit will carry it. */
+  linkCoredump(pid: number, pidfsIno: number, seq: number): void {
+    this.#watcher?.linkCoredump(pid, pidfsIno, seq);
+  }
+
+  /**
+   * Stops watching, hands every batch in flight on, writes STOP, closes the sink. Safe to call
+   * more than once; later calls wait for the first. Rejects when the sink failed.
+   */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#stop(reason);
+    return this.#stopping;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#status?.stop();
+    await this.#watcher?.stop();
+    await this.#batches?.idle();
+    this.agentEvent({
+      kind: 'STOP',
+      message: `pidstream stopped: ${reason}`,
+      attributes: { reason, events: String(this.#sequencer.nextSeq + 1) },
+    });
+    while (this.#writing !== null) await this.#writing;
+    await this.#pool?.destroy();
+    await this.#sink?.close();
+    this.#log.info({ reason, nextSeq: this.#sequencer.nextSeq }, 'agent stopped');
+    if (this.#sinkError !== null) {
+      throw new PidstreamError('PIDSTREAM_ERR_SINK', `writing events failed: ${reason}`, {
+        cause: this.#sinkError,
+      });
+    }
+  }
+}

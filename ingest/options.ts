@@ -1,0 +1,49 @@
+/** Everything the agent can be told, with the defaults `pidstream run` starts from. */
+import type { LogLevel } from '../common/log.js';
+import type { EventSink } from '../streams/types.js';
+import { DEFAULT_REDACTION_RULES, type RedactionRule } from './redaction.js';
+
+export interface AgentOptions {
+  /** Directory of the embedded Avro file sink. */
+  outDir: string;
+  /** Rotate the current file once it holds this many bytes. */
+  rotateBytes: number;
+  /** Rotate the current file once it is this old. */
+  rotateAgeMs: number;
+  /**
+   * How long a process may stay a zombie (exited, not reaped) before its exit is written with
+   * what is known and marked unreaped.
+   */
+  zombieTimeoutMs: number;
+  redactionRules: readonly RedactionRule[];
+  /** Raw exit records per worker batch; a batch also leaves when `batchLingerMs` elapses. */
+  batchSize: number;
+  batchLingerMs: number;
+  /** Piscina worker threads for decode, enrich and encode. */
+  workers: number;
+  logLevel: LogLevel;
+  /** The one-line live status on stderr; shown only when stderr is a terminal. */
+  statusLine: boolean;
+  /** Overrides the sink (tests, Kafka); the Avro file sink in `outDir` when absent. */
+  sink?: EventSink;
+}
+
+export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = {
+  outDir: './pidstream-out',
+  rotateBytes: 64 * 1024 * 1024,
+  rotateAgeMs: 60 * 60 * 1000,
+  zombieTimeoutMs: 30_000,
+  redactionRules: DEFAULT_REDACTION_RULES,
+  batchSize: 256,
+  batchLingerMs: 5,
+  workers: 1,
+  logLevel: 'info',
+  statusLine: true,
+};
+
+/**
+ * Caps the agent's queues. Raw records waiting for a worker beyond this many batches are
+ * dropped and reported as a RECORD_DROPPED loss: memory stays bounded when the workers cannot
+ * keep up.
+ */
+export const MAX_BATCHES_IN_FLIGHT = 512;

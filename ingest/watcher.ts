@@ -1,0 +1,657 @@
+/**
+ * The exit watcher: discovery through the proc connector and /proc scans, a pidfd for every
+ * process, and one epoll set over the connector socket and all pidfds, waited on through
+ * koffi's asynchronous calls so the Node event loop never blocks.
+ *
+ * Every exit the kernel reports becomes exactly one raw exit record:
+ *  - PIDFD: the pidfd hung up (reaped, Linux 6.9) and PIDFD_INFO_EXIT (Linux 6.15) gives the
+ *    wait status, cgroup id and coredump mask;
+ *  - PROC_CONNECTOR: pidfd_open lost the race (ESRCH: already reaped) or the pid was never
+ *    seen alive, so the connector's exit notice is all there is;
+ *  - ZOMBIE_TIMEOUT: the process exited but its parent did not reap it within the bound; the
+ *    pidfd is closed at once so the later reap cannot produce a second record.
+ *
+ * Each wake drains the connector before it looks at pidfds: the kernel sends a process's exit
+ * notice before the process can be reaped, so by the time a hang-up is handled its notice has
+ * been read, and a pid that leaves the index on its exit notice is never reported twice.
+ */
+import { isErrno } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import {
+  close,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_MOD,
+  EPOLL_EVENT_SIZE,
+  epollCreate,
+  epollCtl,
+  epollWait,
+  epollWaitAsync,
+  EPOLLHUP,
+  EPOLLIN,
+  eventfd,
+  STAT_SIZE,
+  write,
+} from '../native/libc.js';
+import {
+  PROC_EVENT_EXEC,
+  PROC_EVENT_EXIT,
+  PROC_EVENT_FORK,
+  PROC_EVENT_UID,
+  ProcConnector,
+  type ProcNotice,
+} from '../native/netlink.js';
+import {
+  INFO_OFF_CGROUPID,
+  INFO_OFF_COREDUMP_MASK,
+  INFO_OFF_EXIT_CODE,
+  INFO_OFF_MASK,
+  INFO_OFF_PPID,
+  INFO_OFF_RUID,
+  PIDFD_INFO_CGROUPID,
+  PIDFD_INFO_COREDUMP,
+  PIDFD_INFO_CREDS,
+  PIDFD_INFO_EXIT,
+  PIDFD_INFO_SIZE,
+  pidfdGetInfoRaw,
+  pidfdOpen,
+  pidfsInode,
+} from '../native/pidfd.js';
+import { ProcReader } from '../native/procfs.js';
+import {
+  DISCOVERY_EXEC,
+  DISCOVERY_EXIT_ONLY,
+  DISCOVERY_FORK,
+  FLAG_ARGV_TRUNCATED,
+  FLAG_CGROUP_ID,
+  FLAG_COREDUMP_MASK,
+  FLAG_COREDUMP_SEQ,
+  FLAG_CREDS,
+  FLAG_OOM_KILL,
+  FLAG_PIDFS_INO,
+  FLAG_PPID,
+  FLAG_START_TIME,
+  FLAG_UNREAPED,
+  FLAG_WAIT_STATUS,
+  type RawExit,
+  SOURCE_PIDFD,
+  SOURCE_PROC_CONNECTOR,
+  SOURCE_ZOMBIE_TIMEOUT,
+} from '../workers/protocol.js';
+import { Clocks, monoNowNs } from './clock.js';
+import { OomTracker } from './oom.js';
+import { type Creds, NO_FD, ProcEntry, ProcessTable } from './process-table.js';
+import type { Redactor } from './redaction.js';
+import { scanProc } from './scan.js';
+
+/** epoll events taken per wake. */
+const EPOLL_MAX_EVENTS = 1024;
+/** Upper bound of one epoll_wait, so the zombie sweep runs even on an idle host. */
+const EPOLL_TIMEOUT_MS = 250;
+/**
+ * Connector notices read per wake before the pidfds get their turn. Hang-ups are
+ * level-triggered, so a wake that stops early handles them at the next one.
+ */
+const MAX_NOTICES_PER_WAKE = 16_384;
+/**
+ * pids are allocated cyclically: a pid comes back only after pid_max (32,768 here) further
+ * allocations, threads included. A fork notice read within this lag cannot name a reused pid
+ * unless the host allocates over 300,000 pids a second; an older one is checked against
+ * /proc starttime before its pidfd is trusted.
+ */
+const PID_REUSE_SAFE_NS = 100e6;
+/** /proc starttime has 10 ms grain, and the boottime offset another 10 ms. */
+const START_TOLERANCE_NS = 30e6;
+const SIGNAL_MASK = 0x7f;
+const SIGKILL = 9;
+const EXIT_INFO_REQUEST = PIDFD_INFO_EXIT | PIDFD_INFO_COREDUMP | PIDFD_INFO_CGROUPID;
+
+export interface WatcherFeatures {
+  /** pidfs inodes are per process (Linux 6.9), not one shared anonymous inode. */
+  pidfsInodes: boolean;
+  /** PIDFD_GET_INFO (Linux 6.13). */
+  pidfdGetInfo: boolean;
+  /** PIDFD_INFO_EXIT (Linux 6.15): set once the first reaped pidfd shows it either way. */
+  pidfdInfoExit: boolean | null;
+  /** The proc connector could be opened (needs CAP_NET_ADMIN). */
+  procConnector: boolean;
+}
+
+export interface WatcherHooks {
+  exit(record: RawExit): void;
+  /** The connector overflowed: notices were lost; the watcher rescans /proc. */
+  overflow(rescanFound: number): void;
+  /** A capability turned out to be missing at run time. */
+  degraded(feature: string, since: string, detail: string): void;
+}
+
+export interface WatcherCounters {
+  notices: number;
+  forks: number;
+  execs: number;
+  lostRaces: number;
+  zombies: number;
+  overflows: number;
+}
+
+export class ExitWatcher {
+  readonly table = new ProcessTable();
+  readonly features: WatcherFeatures;
+  readonly counters: WatcherCounters = {
+    notices: 0,
+    forks: 0,
+    execs: 0,
+    lostRaces: 0,
+    zombies: 0,
+    overflows: 0,
+  };
+  readonly #hooks: WatcherHooks;
+  readonly #log: Logger;
+  readonly #redactor: Redactor;
+  readonly #zombieTimeoutNs: number;
+  readonly #clocks = new Clocks();
+  readonly #proc = new ProcReader();
+  readonly #oom = new OomTracker();
+  readonly #epfd: number;
+  readonly #wakeFd: number;
+  readonly #connector: ProcConnector | null;
+  readonly #events = Buffer.alloc(EPOLL_MAX_EVENTS * EPOLL_EVENT_SIZE);
+  readonly #ctl = Buffer.alloc(EPOLL_EVENT_SIZE);
+  readonly #info = Buffer.alloc(PIDFD_INFO_SIZE);
+  readonly #stat = Buffer.alloc(STAT_SIZE);
+  readonly #onNotice = (n: ProcNotice): void => this.#notice(n);
+  #running = false;
+  #stopped: (() => void) | null = null;
+  #lastSweepNs = 0;
+
+  constructor(
+    hooks: WatcherHooks,
+    opts: { redactor: Redactor; zombieTimeoutMs: number; log: Logger },
+  ) {
+    this.#hooks = hooks;
+    this.#log = opts.log;
+    this.#redactor = opts.redactor;
+    this.#zombieTimeoutNs = opts.zombieTimeoutMs * 1e6;
+    this.#epfd = epollCreate();
+    this.#wakeFd = eventfd();
+    epollCtl(this.#epfd, EPOLL_CTL_ADD, this.#wakeFd, EPOLLIN, this.#wakeFd, this.#ctl);
+    this.#connector = this.#openConnector();
+    this.features = {
+      pidfsInodes: probePidfsInodes(),
+      pidfdGetInfo: probePidfdGetInfo(this.#info),
+      pidfdInfoExit: null,
+      procConnector: this.#connector !== null,
+    };
+    if (this.#connector !== null) {
+      epollCtl(
+        this.#epfd,
+        EPOLL_CTL_ADD,
+        this.#connector.fd,
+        EPOLLIN,
+        this.#connector.fd,
+        this.#ctl,
+      );
+    }
+  }
+
+  #openConnector(): ProcConnector | null {
+    try {
+      return new ProcConnector();
+    } catch (err) {
+      if (isErrno(err, 'EPERM') || isErrno(err, 'EACCES') || isErrno(err, 'EPROTONOSUPPORT')) {
+        this.#log.warn({ err }, 'proc connector unavailable');
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Scans /proc (after subscribing, so nothing falls between the two) and starts the loop. */
+  start(): void {
+    const found = this.#scan();
+    this.#log.info({ found, watched: this.table.watched }, 'initial /proc scan done');
+    this.#running = true;
+    this.#lastSweepNs = monoNowNs();
+    this.#wait();
+  }
+
+  /** Ends the loop; resolves once the in-flight epoll_wait has returned. Closes every fd. */
+  stop(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    this.#running = false;
+    const done = new Promise<void>((resolve) => {
+      this.#stopped = resolve;
+    });
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n, 0);
+    write(this.#wakeFd, one);
+    return done.then(() => this.#closeAll());
+  }
+
+  #closeAll(): void {
+    for (const entry of this.table.watchedEntries()) close(entry.pidfd);
+    this.#connector?.close();
+    close(this.#wakeFd);
+    close(this.#epfd);
+  }
+
+  /** Records that a Coredump event with `seq` was written for the process, for its exit. */
+  linkCoredump(pid: number, pidfsIno: number, seq: number): boolean {
+    const matches = (e: ProcEntry | undefined): boolean =>
+      e !== undefined && e.pid === pid && (pidfsIno === 0 || e.pidfsIno === pidfsIno);
+    let entry = this.table.byPid(pid);
+    if (!matches(entry)) entry = [...this.table.exited].find(matches);
+    if (entry === undefined) return false;
+    entry.coredumpSeq = seq;
+    return true;
+  }
+
+  #wait(): void {
+    epollWaitAsync(this.#epfd, this.#events, EPOLL_TIMEOUT_MS, (err, count) => {
+      if (!this.#running) {
+        this.#finalPass();
+        this.#stopped?.();
+        return;
+      }
+      if (err !== null) {
+        this.#log.error({ err }, 'epoll_wait failed; the watcher stops');
+        this.#running = false;
+        return;
+      }
+      try {
+        this.#wake(count);
+      } catch (e) {
+        this.#log.error({ err: e }, 'exit watcher wake failed');
+      }
+      this.#wait();
+    });
+  }
+
+  /**
+   * At stop: everything the kernel reported before the stop was asked for is still handled,
+   * so an exit reaped just before SIGTERM is not missing from the files.
+   */
+  #finalPass(): void {
+    try {
+      this.#wake(epollWait(this.#epfd, this.#events, 0));
+    } catch (err) {
+      this.#log.error({ err }, 'final pass over pending exits failed');
+    }
+  }
+
+  #wake(count: number): void {
+    const drained = this.#drainConnector();
+    const ev = this.#events;
+    for (let i = 0; i < count; i++) {
+      const at = i * EPOLL_EVENT_SIZE;
+      const flags = ev.readUInt32LE(at);
+      const fd = ev.readUInt32LE(at + 4);
+      if (fd === this.#wakeFd || fd === this.#connector?.fd) continue;
+      if (!drained) continue;
+      const entry = this.table.byFd(fd);
+      if (entry === undefined) continue;
+      if ((flags & EPOLLHUP) !== 0) this.#reaped(entry);
+      else if ((flags & EPOLLIN) !== 0 && entry.zombieArmed) this.#unreaped(entry);
+    }
+    const now = monoNowNs();
+    if (now - this.#lastSweepNs >= EPOLL_TIMEOUT_MS * 1e6) {
+      this.#lastSweepNs = now;
+      this.#sweepZombies(now);
+    }
+  }
+
+  /** Returns true when the connector queue is empty (or absent). */
+  #drainConnector(): boolean {
+    if (this.#connector === null) return true;
+    const result = this.#connector.drain(this.#onNotice, MAX_NOTICES_PER_WAKE);
+    if (result === 'overflow') {
+      this.counters.overflows++;
+      this.#dropLostRaces();
+      const found = this.#scan();
+      this.#hooks.overflow(found);
+      return this.#connector.drain(this.#onNotice, MAX_NOTICES_PER_WAKE) === 'drained';
+    }
+    return result === 'drained';
+  }
+
+  #notice(n: ProcNotice): void {
+    this.counters.notices++;
+    switch (n.what) {
+      case PROC_EVENT_FORK:
+        if (n.childPid === n.childTgid) this.#fork(n);
+        break;
+      case PROC_EVENT_EXEC:
+        if (n.pid === n.tgid) this.#exec(n.tgid, n.timestampNs);
+        break;
+      case PROC_EVENT_UID:
+        if (n.pid === n.tgid) this.#refreshCreds(this.table.byPid(n.tgid));
+        break;
+      case PROC_EVENT_EXIT:
+        if (n.pid === n.tgid) this.#exitNotice(n);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #fork(n: ProcNotice): void {
+    this.counters.forks++;
+    const pid = n.childTgid;
+    const existing = this.table.byPid(pid);
+    // The start-up scan may have found this process before its fork notice was read.
+    if (
+      existing !== undefined &&
+      Math.abs(existing.startMonoNs - n.timestampNs) < START_TOLERANCE_NS
+    ) {
+      return;
+    }
+    const entry = new ProcEntry(
+      pid,
+      DISCOVERY_FORK,
+      n.timestampNs,
+      this.#clocks.monoToWallUs(n.timestampNs),
+    );
+    const parent = this.table.byPid(n.parentTgid);
+    if (parent !== undefined) {
+      entry.inheritFrom(parent);
+      if (parent.memcg !== null) entry.memcg = this.#oom.retain(parent.memcg);
+    } else {
+      entry.ppid = n.parentTgid;
+    }
+    const verify = monoNowNs() - n.timestampNs > PID_REUSE_SAFE_NS;
+    this.#open(entry, verify);
+    if (parent === undefined) this.#capture(entry);
+    this.table.add(entry);
+  }
+
+  #exec(pid: number, timestampNs: number): void {
+    this.counters.execs++;
+    let entry = this.table.byPid(pid);
+    if (entry === undefined) {
+      entry = new ProcEntry(
+        pid,
+        DISCOVERY_EXEC,
+        timestampNs,
+        this.#clocks.monoToWallUs(timestampNs),
+      );
+      this.#open(entry, true);
+      this.table.add(entry);
+    }
+    this.#capture(entry);
+  }
+
+  /**
+   * Opens the pidfd while the process lives (PIDFD_INFO_EXIT is kept only for processes that
+   * had one before their reap) and registers it for the hang-up only; EPOLLIN is requested
+   * later, for zombies past the bound. `verify` checks /proc starttime against the entry's
+   * start, for notices old enough that the pid might have been reused.
+   */
+  #open(entry: ProcEntry, verify: boolean): void {
+    let fd: number;
+    try {
+      fd = pidfdOpen(entry.pid, 0);
+    } catch (err) {
+      if (!isErrno(err, 'ESRCH')) throw err;
+      this.counters.lostRaces++;
+      return;
+    }
+    try {
+      if (verify && !this.#sameStart(entry)) {
+        close(fd);
+        this.counters.lostRaces++;
+        return;
+      }
+      entry.pidfd = fd;
+      entry.pidfsIno = this.features.pidfsInodes ? pidfsInode(fd, this.#stat) : 0;
+      epollCtl(this.#epfd, EPOLL_CTL_ADD, fd, 0, fd, this.#ctl);
+    } catch (err) {
+      close(fd);
+      entry.pidfd = NO_FD;
+      throw err;
+    }
+  }
+
+  #sameStart(entry: ProcEntry): boolean {
+    try {
+      const ticks = this.#proc.stat(entry.pid).startTicks;
+      return Math.abs(this.#clocks.ticksToMonoNs(ticks) - entry.startMonoNs) < START_TOLERANCE_NS;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Live metadata at exec or discovery: comm, exe, argv (redacted here, before it is stored),
+   * credentials and ppid, and the memory cgroup whose OOM counter decides FLAG_OOM_KILL.
+   */
+  #capture(entry: ProcEntry): void {
+    const pid = entry.pid;
+    try {
+      entry.comm = this.#proc.comm(pid);
+      entry.exe = this.#proc.exe(pid) ?? '';
+      const argv = this.#proc.argv(pid);
+      entry.argv = this.#redactor.redact(argv.bytes);
+      entry.argvTruncated = argv.truncated;
+      const file = this.#oom.counterFile(this.#proc.cgroupFile(pid));
+      const memcg = file === null ? null : this.#oom.attach(file);
+      if (entry.memcg !== null) this.#oom.release(entry.memcg);
+      entry.memcg = memcg;
+    } catch (err) {
+      // The process exited while being read, or may not be inspected: what was captured
+      // before stays.
+      if (!isGoneOrDenied(err)) throw err;
+    }
+    this.#refreshCreds(entry);
+  }
+
+  #refreshCreds(entry: ProcEntry | undefined): void {
+    if (entry === undefined || entry.pidfd === NO_FD || !this.features.pidfdGetInfo) return;
+    const info = this.#info;
+    try {
+      pidfdGetInfoRaw(entry.pidfd, PIDFD_INFO_CREDS, info);
+    } catch (err) {
+      if (isErrno(err, 'ESRCH')) return;
+      throw err;
+    }
+    const mask = info.readUInt32LE(INFO_OFF_MASK);
+    if ((mask & PIDFD_INFO_CREDS) === 0) return;
+    const creds: Creds = [0, 0, 0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < 8; i++) creds[i] = info.readUInt32LE(INFO_OFF_RUID + i * 4);
+    entry.creds = creds;
+    entry.ppid = info.readInt32LE(INFO_OFF_PPID);
+  }
+
+  #exitNotice(n: ProcNotice): void {
+    let entry = this.table.byPid(n.tgid);
+    // A notice older than the entry belongs to an earlier process with the same pid.
+    if (entry !== undefined && entry.startMonoNs > n.timestampNs + START_TOLERANCE_NS) {
+      entry = undefined;
+    }
+    if (entry === undefined) {
+      const orphan = new ProcEntry(n.tgid, DISCOVERY_EXIT_ONLY, 0, 0);
+      orphan.ppid = n.parentTgid;
+      orphan.exitStatus = n.exitCode;
+      orphan.exitMonoNs = n.timestampNs;
+      this.#emit(orphan, SOURCE_PROC_CONNECTOR, n.exitCode, null, 0, 0);
+      return;
+    }
+    entry.exitStatus = n.exitCode;
+    entry.exitMonoNs = n.timestampNs;
+    if (entry.pidfd === NO_FD) {
+      this.#emit(entry, SOURCE_PROC_CONNECTOR, n.exitCode, null, 0, 0);
+      this.#forget(entry);
+    } else {
+      this.table.markExited(entry);
+    }
+  }
+
+  /** EPOLLHUP: reaped. PIDFD_INFO_EXIT holds the wait status even when another reaped it. */
+  #reaped(entry: ProcEntry): void {
+    const info = this.#info;
+    let mask = 0;
+    try {
+      pidfdGetInfoRaw(entry.pidfd, EXIT_INFO_REQUEST, info);
+      mask = info.readUInt32LE(INFO_OFF_MASK);
+    } catch (err) {
+      if (!isErrno(err, 'ESRCH') && !isErrno(err, 'ENOTTY') && !isErrno(err, 'EINVAL')) throw err;
+    }
+    const hasExit = (mask & PIDFD_INFO_EXIT) !== 0;
+    if (this.features.pidfdInfoExit === null) {
+      this.features.pidfdInfoExit = hasExit;
+      if (!hasExit) {
+        this.#hooks.degraded(
+          'PIDFD_INFO_EXIT',
+          '6.15',
+          'exit status comes from the proc connector; exits reaped by other parents keep it',
+        );
+      }
+    }
+    if (hasExit) {
+      const coredumpMask =
+        (mask & PIDFD_INFO_COREDUMP) !== 0 ? info.readUInt32LE(INFO_OFF_COREDUMP_MASK) : null;
+      const cgroupId =
+        (mask & PIDFD_INFO_CGROUPID) !== 0 ? Number(info.readBigUInt64LE(INFO_OFF_CGROUPID)) : 0;
+      const status = info.readInt32LE(INFO_OFF_EXIT_CODE);
+      this.#emit(entry, SOURCE_PIDFD, status, coredumpMask, cgroupId, 0);
+    } else {
+      this.#emit(entry, SOURCE_PROC_CONNECTOR, entry.exitStatus, null, 0, 0);
+    }
+    this.#forget(entry);
+  }
+
+  /** EPOLLIN on an armed entry: a zombie past the bound. */
+  #unreaped(entry: ProcEntry): void {
+    this.counters.zombies++;
+    this.#emit(entry, SOURCE_ZOMBIE_TIMEOUT, entry.exitStatus, null, 0, FLAG_UNREAPED);
+    this.#forget(entry);
+  }
+
+  /**
+   * Arms EPOLLIN on exited processes still unreaped after the bound: EPOLLIN then fires only
+   * when the whole thread group has exited, so a leader that exited before its threads is not
+   * mistaken for a zombie. Exits are kept in notice order, so the walk stops at the first
+   * entry still inside the bound.
+   */
+  #sweepZombies(now: number): void {
+    for (const entry of this.table.exited) {
+      if (now - entry.exitMonoNs < this.#zombieTimeoutNs) break;
+      if (entry.zombieArmed) continue;
+      entry.zombieArmed = true;
+      epollCtl(this.#epfd, EPOLL_CTL_MOD, entry.pidfd, EPOLLIN, entry.pidfd, this.#ctl);
+    }
+  }
+
+  #forget(entry: ProcEntry): void {
+    this.table.remove(entry);
+    if (entry.pidfd !== NO_FD) close(entry.pidfd);
+    entry.pidfd = NO_FD;
+    if (entry.memcg !== null) this.#oom.release(entry.memcg);
+    entry.memcg = null;
+  }
+
+  /** Entries whose pidfd_open lost the race wait for their exit notice; after an overflow it may be gone. */
+  #dropLostRaces(): void {
+    for (const entry of [...this.table.entries()]) {
+      if (entry.pidfd === NO_FD) this.#forget(entry);
+    }
+  }
+
+  #scan(): number {
+    return scanProc(this.table, {
+      open: (entry) => this.#open(entry, false),
+      capture: (entry) => this.#capture(entry),
+      proc: this.#proc,
+      clocks: this.#clocks,
+    });
+  }
+
+  #emit(
+    entry: ProcEntry,
+    source: number,
+    status: number | null,
+    coredumpMask: number | null,
+    cgroupId: number,
+    extraFlags: number,
+  ): void {
+    let flags = extraFlags;
+    if (status !== null) flags |= FLAG_WAIT_STATUS;
+    if (entry.creds !== null) flags |= FLAG_CREDS;
+    if (entry.argvTruncated) flags |= FLAG_ARGV_TRUNCATED;
+    if (entry.pidfsIno !== 0) flags |= FLAG_PIDFS_INO;
+    if (entry.startWallUs !== 0) flags |= FLAG_START_TIME;
+    if (coredumpMask !== null) flags |= FLAG_COREDUMP_MASK;
+    if (cgroupId !== 0) flags |= FLAG_CGROUP_ID;
+    if (entry.ppid >= 0) flags |= FLAG_PPID;
+    if (entry.coredumpSeq >= 0) flags |= FLAG_COREDUMP_SEQ;
+    if (
+      status !== null &&
+      (status & SIGNAL_MASK) === SIGKILL &&
+      entry.memcg !== null &&
+      this.#oom.takeOomKill(entry.memcg)
+    ) {
+      flags |= FLAG_OOM_KILL;
+    }
+    this.#hooks.exit({
+      source,
+      discovery: entry.discovery,
+      flags,
+      pid: entry.pid,
+      ppid: entry.ppid,
+      waitStatus: status ?? 0,
+      coredumpMask: coredumpMask ?? 0,
+      creds: entry.creds ?? NO_CREDS,
+      pidfsIno: entry.pidfsIno,
+      cgroupId,
+      startTimeUs: entry.startWallUs,
+      // The schema's `time`: when the exit was observed. For the connector that is its notice;
+      // for a reap or the end of a zombie wait, now.
+      exitTimeUs:
+        source === SOURCE_PROC_CONNECTOR && entry.exitMonoNs !== 0
+          ? this.#clocks.monoToWallUs(entry.exitMonoNs)
+          : this.#clocks.nowWallUs(),
+      coredumpSeq: entry.coredumpSeq >= 0 ? entry.coredumpSeq : 0,
+      comm: entry.comm,
+      exe: entry.exe,
+      argv: entry.argv,
+    });
+  }
+}
+
+function isGoneOrDenied(err: unknown): boolean {
+  return (
+    isErrno(err, 'ENOENT') ||
+    isErrno(err, 'ESRCH') ||
+    isErrno(err, 'EACCES') ||
+    isErrno(err, 'EPERM')
+  );
+}
+
+const NO_CREDS: Creds = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/** pidfs (Linux 6.9) gives each process its own inode; before it every pidfd shared one. */
+function probePidfsInodes(): boolean {
+  const self = pidfdOpen(process.pid, 0);
+  try {
+    const parent = pidfdOpen(process.ppid > 0 ? process.ppid : 1, 0);
+    try {
+      return pidfsInode(self) !== pidfsInode(parent);
+    } finally {
+      close(parent);
+    }
+  } finally {
+    close(self);
+  }
+}
+
+function probePidfdGetInfo(buf: Buffer): boolean {
+  const self = pidfdOpen(process.pid, 0);
+  try {
+    pidfdGetInfoRaw(self, PIDFD_INFO_CREDS, buf);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOTTY') || isErrno(err, 'EINVAL')) return false;
+    throw err;
+  } finally {
+    close(self);
+  }
+}
