@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 
 import { registerConfig } from './config.js';
+import { registerDoctor } from './doctor.js';
 import { registerRun } from './run.js';
 
 type Register = (program: Command) => void;
 
-const commands: Register[] = [registerRun, registerConfig];
+const commands: Register[] = [registerRun, registerDoctor, registerConfig];
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);
