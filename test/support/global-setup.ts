@@ -5,10 +5,16 @@
 import { existsSync } from 'node:fs';
 
 import { distFile } from '../../common/paths.js';
+import { brokerRunning, KAFKA_ENV, startBroker, stopBroker } from './kafka.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
   if (!existsSync(distFile('cli/main.js'))) {
     throw new Error('dist/ is missing: run the tests with `npm test`, which builds first');
   }
-  return async () => {};
+  // One Kafka broker for the whole run; one that was already running is used and left alone.
+  const startedKafka = !brokerRunning();
+  process.env[KAFKA_ENV] = await startBroker();
+  return async () => {
+    if (startedKafka) await stopBroker();
+  };
 }
