@@ -27,7 +27,7 @@ export const DEFAULT_REDACTION_RULES: readonly RedactionRule[] = [
   {
     kind: 'replace',
     name: 'key-value',
-    pattern: new RegExp(String.raw`(^|[\s&;?,])(${SECRET_KEY}=)[^\s&;,]+`, 'gi'),
+    pattern: new RegExp(String.raw`(^|[\s&;?,\0])(${SECRET_KEY}=)[^\s&;,]+`, 'gi'),
     replacement: `$1$2${REDACTED}`,
   },
   {
