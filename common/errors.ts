@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   PIDSTREAM_ERR_QUERY: 'an SQL query failed',
   PIDSTREAM_ERR_VERIFY: 'a stream failed verification',
   PIDSTREAM_ERR_AUTH: 'a local API peer is not allowed',
+  PIDSTREAM_ERR_CONTROL: "the agent's status socket could not be reached or gave no answer",
   PIDSTREAM_ERR_STATE: 'a state file is unreadable or inconsistent',
 } as const;
 

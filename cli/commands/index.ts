@@ -4,10 +4,11 @@ import type { Command } from 'commander';
 import { registerConfig } from './config.js';
 import { registerDoctor } from './doctor.js';
 import { registerRun } from './run.js';
+import { registerStatus } from './status.js';
 
 type Register = (program: Command) => void;
 
-const commands: Register[] = [registerRun, registerDoctor, registerConfig];
+const commands: Register[] = [registerRun, registerDoctor, registerStatus, registerConfig];
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);
