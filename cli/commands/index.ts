@@ -3,12 +3,21 @@ import type { Command } from 'commander';
 
 import { registerConfig } from './config.js';
 import { registerDoctor } from './doctor.js';
+import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
+import { registerSynth } from './synth.js';
 
 type Register = (program: Command) => void;
 
-const commands: Register[] = [registerRun, registerDoctor, registerStatus, registerConfig];
+const commands: Register[] = [
+  registerRun,
+  registerDoctor,
+  registerStatus,
+  registerConfig,
+  registerReplay,
+  registerSynth,
+];
 
 export function registerCommands(program: Command): void {
   for (const register of commands) register(program);

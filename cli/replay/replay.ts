@@ -1,0 +1,133 @@
+/**
+ * `pidstream replay` as a pipeline of named steps, one event at a time:
+ * read → select (time range) → filter → pace → restamp → write.
+ * Order is the source's: nothing is reordered, so each host's events keep theirs.
+ */
+import type { StampedEvent } from '../../ingest/sequencer.js';
+import type { EventSink, EventSource, ReadEvent } from '../../streams/types.js';
+import { decodeEvent, EventRecord } from './event-record.js';
+import { Emitter, nowUs } from './emitter.js';
+import type { CompiledFilter } from './filter.js';
+import { Pacer } from './pacer.js';
+import { Progress } from './progress.js';
+import { readStamp, Restamper } from './restamp.js';
+import { summarise, Summary } from './summary.js';
+
+export interface ReplayOptions {
+  speed: number;
+  /** Event-time bounds, microseconds: since inclusive, until exclusive. */
+  sinceUs: number | null;
+  untilUs: number | null;
+  filter: CompiledFilter | null;
+  /** `--rewrite-time now`: times become emission times; implies restamping. */
+  rewriteTime: boolean;
+  /** New instance, seq and chain for every recorded agent stream, times untouched. */
+  restamp: boolean;
+  signal: AbortSignal;
+  /** Where to draw the progress line (a terminal), or null for none. */
+  progress: NodeJS.WriteStream | null;
+  /** Events the source holds, when it knows, for the progress bar. */
+  total?: number | null;
+}
+
+export interface ReplaySummary extends Summary {
+  read: number;
+  filtered: number;
+  outOfRange: number;
+  /** ProcessExit coredump_seq links that could not be carried over (see restamp.ts). */
+  unlinked: number;
+}
+
+/** Replays `source` into `sink`, closing both, and says what was done. */
+export async function replay(
+  source: EventSource,
+  sink: EventSink,
+  options: ReplayOptions,
+): Promise<ReplaySummary> {
+  const emitter = new Emitter(sink, new Pacer(options.speed), options.signal);
+  const restamper =
+    options.rewriteTime || options.restamp
+      ? new Restamper({ shiftTime: options.rewriteTime })
+      : null;
+  const counts = { read: 0, filtered: 0, outOfRange: 0 };
+  const progress =
+    options.progress === null
+      ? null
+      : new Progress(options.progress, emitter.state, {
+          startUs: options.sinceUs,
+          endUs: options.untilUs,
+          total: options.total ?? null,
+          speed: options.speed,
+        });
+  progress?.start();
+  try {
+    await run(source, emitter, restamper, counts, options);
+    await emitter.drain();
+  } finally {
+    progress?.stop();
+    await Promise.all([sink.close(), source.close()]);
+  }
+  return {
+    ...counts,
+    ...summarise(emitter, options.signal.aborted),
+    unlinked: restamper?.unlinked ?? 0,
+  };
+}
+
+async function run(
+  source: EventSource,
+  emitter: Emitter,
+  restamper: Restamper | null,
+  counts: { read: number; filtered: number; outOfRange: number },
+  options: ReplayOptions,
+): Promise<void> {
+  const { filter, signal } = options;
+  const sinceUs = options.sinceUs ?? Number.NEGATIVE_INFINITY;
+  const untilUs = options.untilUs ?? Number.POSITIVE_INFINITY;
+  for await (const event of source.events()) {
+    if (signal.aborted) break;
+    counts.read++;
+    if (event.timeUs < sinceUs || event.timeUs >= untilUs) {
+      counts.outOfRange++;
+      continue;
+    }
+    let record: EventRecord | null = null;
+    if (filter !== null) {
+      record = filter.needsBody ? decodeEvent(event.name, event.bytes) : stampOnly(event);
+      if (!filter.test(event.name, record)) {
+        counts.filtered++;
+        continue;
+      }
+      if (!filter.needsBody) record = null;
+    }
+
+    const wait = emitter.due(event.timeUs);
+    if (wait !== null) {
+      await wait;
+      if (signal.aborted) break;
+    }
+    const stamped = restamper === null ? passThrough(event) : rewrite(restamper, event, record);
+    const full = emitter.push(stamped, event.timeUs);
+    if (full !== null) await full;
+  }
+}
+
+function stampOnly(event: ReadEvent): EventRecord {
+  const stamp = readStamp(event.bytes);
+  return { agent: { ...stamp, prev_digest: Buffer.alloc(0) }, time: event.timeUs };
+}
+
+/** The recorded bytes as they are: file → file reproduces the same payloads. */
+function passThrough(event: ReadEvent): StampedEvent {
+  return { name: event.name, seq: readStamp(event.bytes).seq, bytes: event.bytes };
+}
+
+function rewrite(
+  restamper: Restamper,
+  event: ReadEvent,
+  decoded: EventRecord | null,
+): StampedEvent {
+  const needed = restamper.needsRecord(event.name);
+  const record = needed ? (decoded ?? decodeEvent(event.name, event.bytes)) : null;
+  return restamper.restamp(event.name, event.bytes, record, nowUs());
+}

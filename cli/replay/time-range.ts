@@ -1,0 +1,65 @@
+/**
+ * `--since` and `--until`: a time (ISO-8601, or relative to now such as -2h, -30m, -1d) or,
+ * for a Kafka topic, offsets: `offset:N` for every partition, `offset:P=N,P=N` per partition.
+ * `--since` is inclusive, `--until` exclusive, for times and offsets alike.
+ */
+import { UsageError } from '../../common/errors.js';
+
+export type RangeBound =
+  | { kind: 'time'; timeUs: number }
+  | { kind: 'offsets'; all: bigint | null; byPartition: ReadonlyMap<number, bigint> };
+
+const UNIT_US: Record<string, number> = {
+  ms: 1e3,
+  s: 1e6,
+  m: 60e6,
+  h: 3600e6,
+  d: 86_400e6,
+};
+
+const RELATIVE = /^-(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+/** A date, optionally with a time: Date.parse alone would accept forms like "1" or "May 5". */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Wall-clock microseconds of `text` (ISO-8601, `now` or -N[ms|s|m|h|d]), named by `flag`. */
+export function parseTimeUs(text: string, flag: string, nowUs: number = Date.now() * 1000): number {
+  if (text === 'now') return nowUs;
+  const relative = RELATIVE.exec(text);
+  if (relative !== null) {
+    return nowUs - Math.round(Number(relative[1]) * (UNIT_US[relative[2] as string] as number));
+  }
+  const parsed = ISO_8601.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(parsed)) {
+    throw new UsageError(
+      `${flag}: '${text}' is not a time; expected ISO-8601 (2026-05-01T12:00:00Z), now or -N with s, m, h or d (-2h)`,
+    );
+  }
+  // Date.parse keeps milliseconds; the fraction below them is added back.
+  const fraction = /\.(\d{4,6})/.exec(text)?.[1];
+  const extraUs = fraction === undefined ? 0 : Number(fraction.padEnd(6, '0').slice(3));
+  return parsed * 1000 + extraUs;
+}
+
+export function parseBound(text: string, flag: string, nowUs?: number): RangeBound {
+  if (!text.startsWith('offset:')) return { kind: 'time', timeUs: parseTimeUs(text, flag, nowUs) };
+
+  const spec = text.slice('offset:'.length);
+  if (/^\d+$/.test(spec)) return { kind: 'offsets', all: BigInt(spec), byPartition: new Map() };
+  const byPartition = new Map<number, bigint>();
+  for (const part of spec.split(',')) {
+    const match = /^(\d+)=(\d+)$/.exec(part);
+    if (match === null) {
+      throw new UsageError(
+        `${flag}: '${part}' in ${text} is not an offset; expected offset:N or offset:PARTITION=N,…`,
+      );
+    }
+    byPartition.set(Number(match[1]), BigInt(match[2] as string));
+  }
+  return { kind: 'offsets', all: null, byPartition };
+}
+
+/** The offset a bound sets for `partition`, or undefined when it names none for it. */
+export function offsetFor(bound: RangeBound | null, partition: number): bigint | undefined {
+  if (bound === null || bound.kind !== 'offsets') return undefined;
+  return bound.byPartition.get(partition) ?? bound.all ?? undefined;
+}
