@@ -6,6 +6,8 @@
  * whole contract: `RawExitWriter` is used by ingest, `readRawExit` by the workers.
  */
 
+import type { CoreAnalysis, CorePlan } from './analyser/index.js';
+
 export const RECORD_EXIT = 1;
 
 export const SOURCE_PIDFD = 0;
@@ -220,4 +222,34 @@ export interface EncodedBodies {
   dropped: { offset: number; reason: string }[];
 }
 
-export type WorkerTask = EncodeExitsTask;
+/**
+ * Task: say which bytes of a core the analysis needs (workers/analyser planCore). Result:
+ * CorePlan. Sent again with a longer `head` while the plan answers `needHead`.
+ */
+export interface PlanCoreTask {
+  task: 'plan-core';
+  head: Uint8Array;
+}
+
+/**
+ * Task: analyse a core from its head and the planned ranges kept from the stream
+ * (workers/analyser analyseCore). Result: CoreAnalysis, never an error.
+ */
+export interface AnalyseCoreTask {
+  task: 'analyse-core';
+  head: Uint8Array;
+  ranges: { offset: number; bytes: Uint8Array }[];
+  /** Bytes the stream delivered. */
+  coreSize: number;
+  /** True when the core was cut (size cap or an early end). */
+  truncated: boolean;
+}
+
+export type WorkerTask = EncodeExitsTask | PlanCoreTask | AnalyseCoreTask;
+
+/** What a task resolves to, by task name. */
+export interface WorkerResults {
+  'encode-exits': EncodedBodies;
+  'plan-core': CorePlan;
+  'analyse-core': CoreAnalysis;
+}

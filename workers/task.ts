@@ -8,6 +8,7 @@
  */
 import Piscina from 'piscina';
 
+import { analyseCore, planCore, type CoreAnalysis, type CorePlan } from './analyser/index.js';
 import { ExitEncoder } from './encode-exits.js';
 import type { EncodedBodies, WorkerContext, WorkerTask } from './protocol.js';
 
@@ -44,11 +45,15 @@ function transfer(result: EncodedBodies): EncodedBodies {
   return Piscina.move(new TransferredBodies(result)) as unknown as EncodedBodies;
 }
 
-export default function run(task: WorkerTask): EncodedBodies {
+export default function run(task: WorkerTask): EncodedBodies | CorePlan | CoreAnalysis {
   switch (task.task) {
     case 'encode-exits':
       exits ??= new ExitEncoder(context());
       return transfer(exits.encode(task.batch, task.count));
+    case 'plan-core':
+      return planCore(task.head);
+    case 'analyse-core':
+      return analyseCore(task.head, task.ranges, task.coreSize, task.truncated);
     default:
       throw new Error(`unknown worker task '${String((task as { task: unknown }).task)}'`);
   }
