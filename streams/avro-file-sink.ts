@@ -1,0 +1,313 @@
+/**
+ * The embedded default sink: rotating Avro Object Container Files in one directory.
+ *
+ * - One schema per file: the union `[ProcessExit, Coredump, AgentEvent]` (schemas/index.ts);
+ *   each record is its union branch number followed by the event's full record bytes.
+ * - Codec deflate. A block holds up to BLOCK_MAX_RECORD_BYTES of records; it is written with
+ *   one write() and then fdatasync()ed, so a file is readable up to its last complete block
+ *   while it is still being written.
+ * - Durability: `write()` adds events to the block being filled; the block reaches the disk,
+ *   synced, when it is full, at the latest `syncIntervalMs` after its first event, and at every
+ *   `flush()` and `close()`. What a crash of the process can lose is the unwritten blocks only,
+ *   at most `syncIntervalMs` of events; `write()` resolves when they are in memory.
+ * - Rotation: a new file when the next block would take the current one past `maxBytes`, and
+ *   when the current one is `maxAgeMs` old. A file is created with its first block, so no file
+ *   is ever empty; names sort by the time of their first event, then its seq:
+ *   `pidstream-20261203T192626.123456Z-000000000042.avro`, mode 0640.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deflateRaw } from 'node:zlib';
+
+import { PidstreamError } from '../common/errors.js';
+import { encodeLong, type StampedEvent } from '../ingest/sequencer.js';
+import { EVENT_NAMES, type EventName, fileSchemaJson, UNION_INDEX } from '../schemas/index.js';
+import { eventTimeUs, isoMicros } from './event-time.js';
+import { encodeBlockPrefix, encodeHeader, SYNC_SIZE } from './ocf.js';
+import type { EventSink } from './types.js';
+
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FILE_AGE_MS = 60 * 60 * 1000;
+export const DEFAULT_SYNC_INTERVAL_MS = 1000;
+/** Uncompressed record bytes per block: the Avro libraries' customary 64 KB sync interval. */
+export const BLOCK_MAX_RECORD_BYTES = 64 * 1024;
+export const FILE_MODE = 0o640;
+export const DIR_MODE = 0o750;
+export const FILE_PREFIX = 'pidstream-';
+export const FILE_SUFFIX = '.avro';
+/** Digits of the seq in a file name, zero-padded so that names sort as numbers. */
+const SEQ_DIGITS = 12;
+/** Attempts at a free name when a file of the same name exists (a restart in the same µs). */
+const NAME_ATTEMPTS = 1000;
+
+const deflate = promisify(deflateRaw);
+
+/** The union branch number of each event, as Avro writes it (a zig-zag varint), built once. */
+const BRANCH_PREFIX = Object.fromEntries(
+  EVENT_NAMES.map((name) => [name, encodeLong(UNION_INDEX[name])]),
+) as Record<EventName, Buffer>;
+
+export interface AvroFileSinkOptions {
+  dir: string;
+  maxBytes?: number;
+  maxAgeMs?: number;
+  syncIntervalMs?: number;
+  /** Wall-clock milliseconds, for file ages; tests drive it instead of waiting. */
+  now?: () => number;
+}
+
+interface PendingBlock {
+  parts: Buffer[];
+  bytes: number;
+  count: number;
+  firstTimeUs: number;
+  firstSeq: number;
+}
+
+interface OpenFile {
+  path: string;
+  handle: FileHandle;
+  sync: Buffer;
+  bytes: number;
+  openedAt: number;
+}
+
+/** `yyyymmddThhmmss.uuuuuuZ` in UTC, from wall-clock microseconds. */
+export function fileTimestamp(us: number): string {
+  return isoMicros(us).replace(/[-:]/g, '');
+}
+
+export function fileName(firstTimeUs: number, firstSeq: number): string {
+  const seq = String(firstSeq).padStart(SEQ_DIGITS, '0');
+  return `${FILE_PREFIX}${fileTimestamp(firstTimeUs)}-${seq}${FILE_SUFFIX}`;
+}
+
+export class AvroFileSink implements EventSink {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly maxAgeMs: number;
+  readonly syncIntervalMs: number;
+  /** Every file this sink created, in order. */
+  readonly files: string[] = [];
+  readonly #now: () => number;
+  readonly #header: (sync: Buffer) => Buffer;
+  #file: OpenFile | null = null;
+  /** The block being filled, and full blocks waiting for their turn on the chain. */
+  #filling: PendingBlock | null = null;
+  readonly #sealed: PendingBlock[] = [];
+  #lastNameUs = Number.NEGATIVE_INFINITY;
+  /** File operations run one after another on this chain; a failure stays on it. */
+  #chain: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #started = false;
+  #closed = false;
+
+  constructor(options: AvroFileSinkOptions) {
+    this.dir = options.dir;
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_FILE_AGE_MS;
+    this.syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#now = options.now ?? Date.now;
+    const schema = fileSchemaJson();
+    this.#header = (sync) => encodeHeader(schema, 'deflate', sync);
+  }
+
+  /** Creates the directory; `write()` does it too when `open()` was not called. */
+  async open(): Promise<void> {
+    this.#started = true;
+    try {
+      await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
+    } catch (err) {
+      throw new PidstreamError('PIDSTREAM_ERR_SINK', `creating ${this.dir}: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    this.#timer ??= setInterval(() => this.#tick(), this.syncIntervalMs).unref();
+  }
+
+  write(events: readonly StampedEvent[]): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (!this.#started) {
+      this.#started = true;
+      this.#enqueue(() => this.open());
+    }
+    let full = false;
+    try {
+      for (const event of events) full = this.#add(event) || full;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Waiting on the disk only when a block was due is the backpressure: a producer faster
+    // than the disk waits here instead of growing the sealed queue without bound.
+    return full ? this.#enqueue(() => this.#writeSealed()) : this.#enqueue(async () => {});
+  }
+
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    this.#seal();
+    return this.#enqueue(() => this.#writeSealed());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#closed = true;
+    this.#seal();
+    await this.#enqueue(async () => {
+      await this.#writeSealed();
+      await this.#closeFile();
+    });
+  }
+
+  /** Adds one event to the block being filled; true when that sealed the block. */
+  #add(event: StampedEvent): boolean {
+    const branch = BRANCH_PREFIX[event.name];
+    const block = this.#filling ?? this.#startBlock(event);
+    block.parts.push(branch, event.bytes);
+    block.bytes += branch.length + event.bytes.length;
+    block.count++;
+    if (block.bytes < BLOCK_MAX_RECORD_BYTES) return false;
+    this.#seal();
+    return true;
+  }
+
+  #startBlock(first: StampedEvent): PendingBlock {
+    const block = {
+      parts: [],
+      bytes: 0,
+      count: 0,
+      firstTimeUs: eventTimeUs(first.bytes),
+      firstSeq: first.seq,
+    };
+    this.#filling = block;
+    return block;
+  }
+
+  #seal(): void {
+    if (this.#filling === null) return;
+    this.#sealed.push(this.#filling);
+    this.#filling = null;
+  }
+
+  #closedError(): PidstreamError {
+    return new PidstreamError('PIDSTREAM_ERR_SINK', `writing to ${this.dir}: the sink is closed`);
+  }
+
+  #enqueue(step: () => Promise<void>): Promise<void> {
+    this.#chain = this.#chain.then(step);
+    return this.#chain;
+  }
+
+  /** The timer: the block being filled goes out, an old file is closed even when nothing arrives. */
+  #tick(): void {
+    this.#seal();
+    this.#enqueue(async () => {
+      await this.#writeSealed();
+      if (this.#file !== null && this.#now() - this.#file.openedAt >= this.maxAgeMs) {
+        await this.#closeFile();
+      }
+    }).catch(() => {
+      // The failure stays on the chain: the next write(), flush() or close() rejects with it,
+      // and its caller (the agent's loop) reports it once.
+    });
+  }
+
+  async #writeSealed(): Promise<void> {
+    for (let block = this.#sealed.shift(); block !== undefined; block = this.#sealed.shift()) {
+      await this.#writeBlock(block);
+    }
+  }
+
+  async #writeBlock(block: PendingBlock): Promise<void> {
+    const records = Buffer.concat(block.parts, block.bytes);
+    const count = block.count;
+    const data = await deflate(records);
+    const prefix = encodeBlockPrefix(count, data.length);
+    const blockBytes = prefix.length + data.length + SYNC_SIZE;
+    const file = this.#file;
+    if (file !== null) {
+      const tooBig = file.bytes + blockBytes > this.maxBytes;
+      if (tooBig || this.#now() - file.openedAt >= this.maxAgeMs) await this.#closeFile();
+    }
+    const target = this.#file ?? (await this.#openFile(block.firstTimeUs, block.firstSeq));
+    await this.#append(target, Buffer.concat([prefix, data, target.sync]));
+    if (target.bytes >= this.maxBytes) await this.#closeFile();
+  }
+
+  async #append(file: OpenFile, bytes: Buffer): Promise<void> {
+    try {
+      let at = 0;
+      while (at < bytes.length) at += (await file.handle.write(bytes, at)).bytesWritten;
+      await file.handle.datasync();
+    } catch (err) {
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_SINK',
+        `writing a block to ${file.path}: ${String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    file.bytes += bytes.length;
+  }
+
+  async #openFile(firstTimeUs: number, firstSeq: number): Promise<OpenFile> {
+    let nameUs = Math.max(firstTimeUs, this.#lastNameUs + 1);
+    for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++, nameUs++) {
+      const path = join(this.dir, fileName(nameUs, firstSeq));
+      let handle: FileHandle;
+      try {
+        handle = await open(path, 'wx', FILE_MODE);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw new PidstreamError('PIDSTREAM_ERR_SINK', `creating ${path}: ${String(err)}`, {
+          cause: err,
+        });
+      }
+      this.#lastNameUs = nameUs;
+      const file: OpenFile = {
+        path,
+        handle,
+        sync: randomBytes(SYNC_SIZE),
+        bytes: 0,
+        openedAt: this.#now(),
+      };
+      // The umask must not widen or narrow the documented mode.
+      await handle.chmod(FILE_MODE);
+      await this.#append(file, this.#header(file.sync));
+      await this.#syncDirectory();
+      this.#file = file;
+      this.files.push(path);
+      return file;
+    }
+    throw new PidstreamError(
+      'PIDSTREAM_ERR_SINK',
+      `creating a file in ${this.dir}: ${NAME_ATTEMPTS} names taken`,
+    );
+  }
+
+  /** A new file's directory entry is made durable once, when the file is created. */
+  async #syncDirectory(): Promise<void> {
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  async #closeFile(): Promise<void> {
+    const file = this.#file;
+    if (file === null) return;
+    this.#file = null;
+    try {
+      await file.handle.close();
+    } catch (err) {
+      throw new PidstreamError('PIDSTREAM_ERR_SINK', `closing ${file.path}: ${String(err)}`, {
+        cause: err,
+      });
+    }
+  }
+}

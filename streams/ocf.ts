@@ -1,0 +1,124 @@
+/**
+ * The framing of Avro Object Container Files (Avro specification, "Object Container Files"):
+ *
+ *   header  = "Obj" 0x01, metadata map<bytes> (avro.schema, avro.codec), 16-byte sync marker
+ *   block   = record count (long), byte size (long), that many bytes of records, sync marker
+ *
+ * avsc's BlockEncoder takes values and encodes them itself; pidstream's sinks hold records that
+ * are already encoded (the stamp and hash chain are computed over those exact bytes), so the
+ * writer frames blocks by hand here. The framing is encoded and decoded with avsc types built
+ * from the specification's own header and block schemas.
+ */
+import avro from 'avsc';
+
+export const OCF_MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
+export const SYNC_SIZE = 16;
+export type Codec = 'null' | 'deflate';
+
+const HEADER = avro.Type.forSchema({
+  type: 'record',
+  name: 'org.apache.avro.file.Header',
+  fields: [
+    { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
+    { name: 'meta', type: { type: 'map', values: 'bytes' } },
+    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_SIZE } },
+  ],
+});
+
+const BLOCK = avro.Type.forSchema({
+  type: 'record',
+  name: 'org.apache.avro.file.Block',
+  fields: [
+    { name: 'count', type: 'long' },
+    { name: 'data', type: 'bytes' },
+    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_SIZE } },
+  ],
+});
+
+const LONG = avro.Type.forSchema('long');
+
+export interface OcfHeader {
+  /** The writer schema, parsed from `avro.schema`. */
+  schema: unknown;
+  codec: string;
+  sync: Buffer;
+  meta: Record<string, Buffer>;
+  /** Bytes the header takes at the start of the file. */
+  length: number;
+}
+
+export interface OcfBlock {
+  count: number;
+  /** The block's record bytes, still compressed by the file's codec. */
+  data: Buffer;
+  /** Offset just past the block's sync marker. */
+  end: number;
+}
+
+export function encodeHeader(
+  schema: unknown,
+  codec: Codec,
+  sync: Buffer,
+  extra: Record<string, string> = {},
+): Buffer {
+  const meta: Record<string, Buffer> = {
+    'avro.schema': Buffer.from(JSON.stringify(schema)),
+    'avro.codec': Buffer.from(codec),
+  };
+  for (const [key, value] of Object.entries(extra)) meta[key] = Buffer.from(value);
+  return HEADER.toBuffer({ magic: OCF_MAGIC, meta, sync });
+}
+
+/** A block's leading count and size; the caller writes the data and the sync marker after it. */
+export function encodeBlockPrefix(count: number, dataBytes: number): Buffer {
+  return Buffer.concat([LONG.toBuffer(count), LONG.toBuffer(dataBytes)]);
+}
+
+/**
+ * The header at the start of `buf`, or null when `buf` ends before the header does.
+ * Throws a RangeError naming what is wrong when `buf` is not a container file.
+ */
+export function decodeHeader(buf: Buffer): OcfHeader | null {
+  if (buf.length < OCF_MAGIC.length) return null;
+  if (!buf.subarray(0, OCF_MAGIC.length).equals(OCF_MAGIC)) {
+    throw new RangeError(
+      `not an Avro container file: starts with ${buf.subarray(0, 4).toString('hex')}`,
+    );
+  }
+  const { value, offset } = HEADER.decode(buf, 0) as {
+    value: { meta: Record<string, Buffer>; sync: Buffer } | undefined;
+    offset: number;
+  };
+  if (value === undefined || offset < 0) return null;
+  const schemaText = value.meta['avro.schema'];
+  if (schemaText === undefined) throw new RangeError('container file header has no avro.schema');
+  return {
+    schema: JSON.parse(schemaText.toString('utf8')) as unknown,
+    codec: value.meta['avro.codec']?.toString('utf8') ?? 'null',
+    sync: Buffer.from(value.sync),
+    meta: value.meta,
+    length: offset,
+  };
+}
+
+/**
+ * The block at `pos`, or null when `buf` ends inside it: a file still being written, or one
+ * whose writer stopped mid-block. Throws a RangeError when the sync marker does not match.
+ */
+export function decodeBlock(buf: Buffer, pos: number, sync: Buffer): OcfBlock | null {
+  const { value, offset } = BLOCK.decode(buf, pos) as {
+    value: { count: number; data: Buffer; sync: Buffer } | undefined;
+    offset: number;
+  };
+  if (value === undefined || offset < 0) return null;
+  if (!value.sync.equals(sync)) {
+    throw new RangeError('sync marker mismatch at the end of the block');
+  }
+  return { count: value.count, data: value.data, end: offset };
+}
+
+/** Reads the zig-zag varint long at `pos`; null when `buf` ends first. */
+export function readLong(buf: Buffer, pos: number): { value: number; end: number } | null {
+  const { value, offset } = LONG.decode(buf, pos) as { value: number | undefined; offset: number };
+  return value === undefined || offset < 0 ? null : { value, end: offset };
+}

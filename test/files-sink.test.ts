@@ -1,0 +1,159 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import avro from 'avsc';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { StampedEvent } from '../ingest/sequencer.js';
+import { AvroFileSink, fileName } from '../streams/avro-file-sink.js';
+import { AvroFileSource } from '../streams/avro-file-source.js';
+import { decodeHeader } from '../streams/ocf.js';
+import type { ReadEvent } from '../streams/types.js';
+import { mixedEvents, sequencer, T0 } from './support/file-events.js';
+
+const dirs: string[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pidstream-files-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function readAll(path: string): Promise<{ events: ReadEvent[]; source: AvroFileSource }> {
+  const source = new AvroFileSource(path);
+  const events: ReadEvent[] = [];
+  for await (const event of source.events()) events.push(event);
+  return { events, source };
+}
+
+function same(read: ReadEvent[], written: StampedEvent[]): void {
+  expect(read.map((e) => e.name)).toEqual(written.map((e) => e.name));
+  expect(read.map((e) => e.bytes.toString('hex'))).toEqual(
+    written.map((e) => e.bytes.toString('hex')),
+  );
+}
+
+describe('AvroFileSink', () => {
+  it('writes a deflate container file, mode 0640, named by its first event, that reads back byte for byte', async () => {
+    const dir = tempDir();
+    const events = mixedEvents(sequencer(), 10);
+    const sink = new AvroFileSink({ dir });
+    await sink.write(events);
+    await sink.close();
+
+    expect(readdirSync(dir)).toEqual(['pidstream-20261203T192626.123456Z-000000000000.avro']);
+    const path = join(dir, readdirSync(dir)[0] as string);
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+    const header = decodeHeader(readFileSync(path));
+    expect(header?.codec).toBe('deflate');
+
+    const { events: read, source } = await readAll(dir);
+    same(read, events);
+    expect(read.map((e) => e.timeUs)).toEqual(events.map((_, i) => T0 + i * 1000));
+    expect(read[0]?.position).toBe(`${path}:0`);
+    expect(source.partialTails).toEqual([]);
+  });
+
+  it('writes files that avsc’s own container decoder reads as the union of events', async () => {
+    const dir = tempDir();
+    const sink = new AvroFileSink({ dir });
+    await sink.write(mixedEvents(sequencer(), 4));
+    await sink.close();
+    const path = join(dir, readdirSync(dir)[0] as string);
+    // avsc's decoder wraps a union of records: each value is { 'io.pidstream.<Name>': record }.
+    const decoded: Record<string, { agent: { seq: number } }>[] = [];
+    let codec = '';
+    await new Promise<void>((resolve, reject) => {
+      avro
+        .createFileDecoder(path)
+        .on('metadata', (_type: unknown, c: string) => (codec = c))
+        .on('data', (record: Record<string, { agent: { seq: number } }>) => decoded.push(record))
+        .on('error', reject)
+        .on('end', resolve);
+    });
+    expect(codec).toBe('deflate');
+    expect(decoded.map((r) => Object.keys(r)[0])).toEqual([
+      'io.pidstream.ProcessExit',
+      'io.pidstream.AgentEvent',
+      'io.pidstream.ProcessExit',
+      'io.pidstream.AgentEvent',
+    ]);
+    expect(decoded.map((r) => Object.values(r)[0]?.agent.seq)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('rotates by size into files whose names sort in event order', async () => {
+    const dir = tempDir();
+    const seq = sequencer();
+    // The header holds the whole schema with its documentation: about 15 KB.
+    const maxBytes = 20_000;
+    const sink = new AvroFileSink({ dir, maxBytes });
+    const written: StampedEvent[] = [];
+    for (let batch = 0; batch < 40; batch++) {
+      const events = mixedEvents(seq, 8, T0 + batch * 10_000);
+      written.push(...events);
+      await sink.write(events);
+      await sink.flush();
+    }
+    await sink.close();
+
+    const names = readdirSync(dir).sort();
+    expect(names.length).toBeGreaterThan(2);
+    expect(names.map((n) => join(dir, n))).toEqual(sink.files);
+    for (const name of names) expect(statSync(join(dir, name)).size).toBeLessThanOrEqual(maxBytes);
+    const { events } = await readAll(dir);
+    same(events, written);
+  });
+
+  it('rotates by age, measured on the clock it is given', async () => {
+    const dir = tempDir();
+    let now = 1_000_000;
+    const seq = sequencer();
+    const sink = new AvroFileSink({ dir, maxAgeMs: 60_000, now: () => now });
+    const first = mixedEvents(seq, 3);
+    await sink.write(first);
+    await sink.flush();
+    now += 59_999;
+    const second = mixedEvents(seq, 3, T0 + 5_000);
+    await sink.write(second);
+    await sink.flush();
+    now += 1;
+    const third = mixedEvents(seq, 3, T0 + 10_000);
+    await sink.write(third);
+    await sink.close();
+
+    expect(readdirSync(dir).sort()).toEqual([fileName(T0, 0), fileName(T0 + 10_000, 6)]);
+    same((await readAll(join(dir, fileName(T0, 0)))).events, [...first, ...second]);
+  });
+
+  it('keeps names in order even when a later file’s first event carries an earlier time', async () => {
+    const dir = tempDir();
+    const seq = sequencer();
+    const sink = new AvroFileSink({ dir, maxBytes: 1 });
+    await sink.write(mixedEvents(seq, 1, T0));
+    await sink.flush();
+    await sink.write(mixedEvents(seq, 1, T0 - 5));
+    await sink.close();
+    expect(readdirSync(dir).sort()).toEqual([fileName(T0, 0), fileName(T0 + 1, 1)]);
+  });
+
+  it('makes a file readable up to its last block while it is still open', async () => {
+    const dir = tempDir();
+    const seq = sequencer();
+    const sink = new AvroFileSink({ dir });
+    const flushed = mixedEvents(seq, 5);
+    await sink.write(flushed);
+    await sink.flush();
+    await sink.write(mixedEvents(seq, 5, T0 + 100_000));
+
+    const { events, source } = await readAll(dir);
+    same(events, flushed);
+    expect(source.partialTails).toEqual([]);
+    await sink.close();
+    expect((await readAll(dir)).events).toHaveLength(10);
+  });
+});
