@@ -7,6 +7,7 @@ import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
 import { registerSynth } from './synth.js';
+import { registerVerify } from './verify.js';
 
 type Register = (program: Command) => void;
 
@@ -17,6 +18,7 @@ const commands: Register[] = [
   registerConfig,
   registerReplay,
   registerSynth,
+  registerVerify,
 ];
 
 export function registerCommands(program: Command): void {
