@@ -1,8 +1,10 @@
 /** Every subcommand of `pidstream`, registered in the order `--help` lists them. */
 import type { Command } from 'commander';
 
+import { registerCat } from './cat.js';
 import { registerConfig } from './config.js';
 import { registerDoctor } from './doctor.js';
+import { registerQuery } from './query.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
@@ -16,9 +18,11 @@ const commands: Register[] = [
   registerDoctor,
   registerStatus,
   registerConfig,
+  registerCat,
   registerReplay,
   registerSynth,
   registerVerify,
+  registerQuery,
 ];
 
 export function registerCommands(program: Command): void {
