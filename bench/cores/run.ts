@@ -1,0 +1,191 @@
+/**
+ * `npm run bench:cores`: how fast the coredump server takes a 1 GiB core, against a minimal C
+ * server measured in the same run (bench/cores/baseline.c, built here with gcc), so the ratio
+ * holds on a busy machine. Two modes: analysed only (C reads and discards) and analysed and
+ * stored (C writes to disk and fsyncs). Rounds alternate C and pidstream; medians are shown.
+ *
+ * "stream" is the time from accept() to the end of the core: what the dumping kernel waits
+ * for. "held" is what the crashing process saw: from its last output before the crash to its
+ * exit as its parent observed it.
+ *
+ * Environment: PIDSTREAM_BENCH_CORE_MIB (default 1024), PIDSTREAM_BENCH_ROUNDS (default 3).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Piscina } from 'piscina';
+
+import { hostName, readBootId } from '../../common/host.js';
+import { distFile, packageRoot } from '../../common/paths.js';
+import { poolAnalyser, type TaskRunner } from '../../ingest/coredump/analyser.js';
+import { CorePolicy, DEFAULT_CORE_POLICY } from '../../ingest/coredump/policy.js';
+import { CoredumpServer, type CrashReport } from '../../ingest/coredump/server.js';
+import { CoreStore } from '../../ingest/coredump/store.js';
+import { withCorePattern, writeCorePattern } from '../../test/support/core-pattern.js';
+import type { WorkerContext } from '../../workers/protocol.js';
+
+const CORE_MIB = Number(process.env.PIDSTREAM_BENCH_CORE_MIB ?? 1024);
+const ROUNDS = Number(process.env.PIDSTREAM_BENCH_ROUNDS ?? 3);
+const MIB = 1024 * 1024;
+
+interface Sample {
+  bytes: number;
+  streamSeconds: number;
+  heldSeconds: number;
+  analysed: boolean;
+}
+
+function build(dir: string, source: string, name: string): string {
+  const out = join(dir, name);
+  execFileSync('gcc', ['-O2', '-o', out, join(packageRoot(), source)]);
+  return out;
+}
+
+/** Runs the crasher; resolves with the seconds from its "ready" line to its exit. */
+function crash(crasher: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(crasher, [String(CORE_MIB)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let readyAt = 0;
+    child.stdout.on('data', () => (readyAt ||= performance.now()));
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => {
+      if (signal !== 'SIGSEGV') reject(new Error(`crasher ended by ${signal}, not SIGSEGV`));
+      else resolve((performance.now() - readyAt) / 1000);
+    });
+  });
+}
+
+async function cServer(
+  baseline: string,
+  crasher: string,
+  dir: string,
+  disk: boolean,
+): Promise<Sample> {
+  const socket = join(dir, 'c.sock');
+  const args = [socket, disk ? 'disk' : 'discard', join(dir, 'c.core')];
+  const child = spawn(baseline, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const ready = new Promise<void>((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      lines.push(...chunk.split('\n').filter((l) => l !== ''));
+      if (lines.length === 1) resolve();
+    });
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await ready;
+  writeCorePattern(`@@${socket}`);
+  const heldSeconds = await crash(crasher);
+  await exited;
+  rmSync(join(dir, 'c.core'), { force: true });
+  const result = JSON.parse(lines[1] ?? '{}') as { bytes: number; seconds: number };
+  return { bytes: result.bytes, streamSeconds: result.seconds, heldSeconds, analysed: false };
+}
+
+async function ourServer(
+  pool: TaskRunner,
+  crasher: string,
+  dir: string,
+  store: boolean,
+): Promise<Sample> {
+  const socket = join(dir, 'p.sock');
+  let report: CrashReport | null = null;
+  const server = new CoredumpServer({
+    socketPath: socket,
+    protocol: 'ack',
+    policy: new CorePolicy({ ...DEFAULT_CORE_POLICY, ratePerExe: 0, maxCoreBytes: 4 * 1024 ** 3 }),
+    store: store
+      ? new CoreStore({ dir: join(dir, 'store'), maxBytes: 8 * 1024 ** 3, keepFreeBytes: 0 })
+      : null,
+    analyser: poolAnalyser(pool),
+    onCrash: (r) => (report = r),
+    onError: (err) => {
+      throw err;
+    },
+  });
+  server.start();
+  writeCorePattern(`@@${socket}`);
+  const heldSeconds = await crash(crasher);
+  await server.stop();
+  rmSync(join(dir, 'store'), { recursive: true, force: true });
+  const r = report as CrashReport | null;
+  if (r === null) throw new Error('the server reported no crash');
+  return {
+    bytes: r.coreSize,
+    streamSeconds: r.blockedUs / 1e6,
+    heldSeconds,
+    analysed: r.analysis.signal !== null,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function row(name: string, samples: Sample[], base: Sample[] | null): string[] {
+  const rate = median(samples.map((s) => s.bytes / MIB / s.streamSeconds));
+  const baseRate = base === null ? null : median(base.map((s) => s.bytes / MIB / s.streamSeconds));
+  return [
+    name,
+    rate.toFixed(0),
+    baseRate === null ? '' : `${((rate / baseRate) * 100).toFixed(0)}%`,
+    (median(samples.map((s) => s.streamSeconds)) * 1000).toFixed(0),
+    (median(samples.map((s) => s.heldSeconds)) * 1000).toFixed(0),
+    samples.every((s) => s.analysed) ? 'yes' : base === null ? '' : 'NO',
+  ];
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pidstream-bench-cores-'));
+  const baseline = build(dir, 'bench/cores/baseline.c', 'baseline');
+  const crasher = build(dir, 'test/fixtures/crashers/heap-gib.c', 'heap-gib');
+  const context: WorkerContext = {
+    host: hostName(),
+    bootId: readBootId(),
+    cgroupRoot: null,
+    passwdPath: '/etc/passwd',
+  };
+  const pool = new Piscina({
+    filename: distFile('workers/task.js'),
+    workerData: context,
+    maxThreads: 1,
+  });
+  const samples = {
+    cDiscard: [] as Sample[],
+    ours: [] as Sample[],
+    cDisk: [] as Sample[],
+    oursStored: [] as Sample[],
+  };
+  try {
+    await withCorePattern(async () => {
+      for (let round = 0; round < ROUNDS; round++) {
+        samples.cDiscard.push(await cServer(baseline, crasher, dir, false));
+        samples.ours.push(await ourServer(pool, crasher, dir, false));
+        samples.cDisk.push(await cServer(baseline, crasher, dir, true));
+        samples.oursStored.push(await ourServer(pool, crasher, dir, true));
+        process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+      }
+    });
+  } finally {
+    await pool.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const table = [
+    ['server', 'MiB/s', 'of C', 'stream ms', 'held ms', 'analysed'],
+    row('C, read and discard', samples.cDiscard, null),
+    row('pidstream, analysed', samples.ours, samples.cDiscard),
+    row('C, write + fsync', samples.cDisk, null),
+    row('pidstream, analysed + stored (gzip)', samples.oursStored, samples.cDisk),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  process.stdout.write(`${CORE_MIB} MiB core, median of ${ROUNDS} rounds\n`);
+  for (const r of table) {
+    process.stdout.write(
+      `${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`,
+    );
+  }
+}
+
+await main();
