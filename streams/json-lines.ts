@@ -125,7 +125,7 @@ function fits(plan: Plan, value: unknown): boolean {
 }
 
 function convert(plan: Plan, value: unknown, toJson: boolean): unknown {
-  if (plan === SAME || value === null) return value;
+  if (plan === SAME || value === null || value === undefined) return value;
   switch (plan.kind) {
     case 'timestamp':
       return toJson ? isoMicros(value as number) : parseIsoMicros(value as string);
