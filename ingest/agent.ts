@@ -18,6 +18,7 @@ import { hostName, readBootId } from '../common/host.js';
 import { type Logger, logger } from '../common/log.js';
 import { distFile } from '../common/paths.js';
 import { bodyType, type EventName } from '../schemas/index.js';
+import { DEFAULT_SPOOL_MAX_BYTES, KafkaSink } from '../streams/kafka-sink.js';
 import type { EventSink } from '../streams/types.js';
 import {
   type EncodedBodies,
@@ -91,7 +92,7 @@ export class Agent {
 
   /** Opens the sink, writes START, starts the workers and the watcher. */
   async start(): Promise<void> {
-    this.#sink = this.options.sink ?? (await this.#fileSink());
+    this.#sink = this.options.sink ?? (await this.#kafkaSink()) ?? (await this.#fileSink());
     const redactor = new Redactor(this.options.redactionRules);
     const watcher = new ExitWatcher(
       {
@@ -154,6 +155,19 @@ export class Agent {
       { instanceId: this.instanceId, watched: watcher.table.watched, features: watcher.features },
       'agent started',
     );
+  }
+
+  async #kafkaSink(): Promise<EventSink | null> {
+    const kafka = this.options.kafka;
+    if (kafka === undefined) return null;
+    return KafkaSink.open({
+      ...kafka,
+      onSpoolOverflow: (dropped) =>
+        this.loss('SPOOL_OVERFLOW', dropped, 'spool cap reached; oldest unsent events dropped', {
+          spool: kafka.spoolDir,
+          cap_bytes: String(kafka.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES),
+        }),
+    });
   }
 
   async #fileSink(): Promise<EventSink> {

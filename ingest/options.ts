@@ -1,5 +1,6 @@
 /** Everything the agent can be told, with the defaults `pidstream run` starts from. */
 import type { LogLevel } from '../common/log.js';
+import type { KafkaSinkOptions } from '../streams/kafka-sink.js';
 import type { EventSink } from '../streams/types.js';
 import { DEFAULT_REDACTION_RULES, type RedactionRule } from './redaction.js';
 
@@ -26,6 +27,11 @@ export interface AgentOptions {
   statusLine: boolean;
   /** Overrides the sink (tests, Kafka); the Avro file sink in `outDir` when absent. */
   sink?: EventSink;
+  /**
+   * Delivery to Kafka through the durable spool instead of the Avro files; a spool overflow
+   * becomes a LOSS SPOOL_OVERFLOW AgentEvent (the agent sets `onSpoolOverflow`).
+   */
+  kafka?: Omit<KafkaSinkOptions, 'onSpoolOverflow'>;
 }
 
 export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = {

@@ -1,5 +1,6 @@
 /**
- * Reads pidstream events back from Kafka topics: every partition, from a start (the earliest
+ * Reads pidstream events back from Kafka topics (a topic that does not exist reads as empty):
+ * every partition, from a start (the earliest
  * offset, or the first message at or after a time) to the end offsets as they stood when the
  * read began (or the first message after an end time), then stops. Yields each event's full
  * Avro record with the wire framing stripped, so the hash chain can be checked on it.
@@ -134,7 +135,7 @@ export class KafkaSource implements EventSource {
         if (failure !== null) {
           throw new PidstreamError(
             'PIDSTREAM_ERR_SOURCE',
-            `reading ${this.#options.topics.join(',')} from ${this.#options.brokers.join(',')}`,
+            `reading ${this.#options.topics.join(',')} from ${this.#options.brokers.join(',')}: ${String(failure)}`,
             { cause: failure },
           );
         }
@@ -160,7 +161,10 @@ export class KafkaSource implements EventSource {
     const ranges = new Map<string, Range>();
     try {
       await admin.connect();
-      for (const topic of this.#options.topics) {
+      // A topic that does not exist holds no events: an agent that never saw a crash has no
+      // coredumps topic yet, and reading all three topics must still work.
+      const existing = new Set(await admin.listTopics());
+      for (const topic of this.#options.topics.filter((t) => existing.has(t))) {
         const bounds = await admin.fetchTopicOffsets(topic);
         const starts =
           this.#options.fromTimeMs === undefined
@@ -183,7 +187,7 @@ export class KafkaSource implements EventSource {
     } catch (err) {
       throw new PidstreamError(
         'PIDSTREAM_ERR_SOURCE',
-        `looking up the offsets of ${this.#options.topics.join(',')} on ${this.#options.brokers.join(',')}`,
+        `looking up the offsets of ${this.#options.topics.join(',')} on ${this.#options.brokers.join(',')}: ${String(err)}`,
         { cause: err },
       );
     } finally {

@@ -3,6 +3,8 @@
  * rotating Avro files under --out. SIGINT or SIGTERM stops it cleanly (STOP event, files
  * closed) with exit 0; a bad flag exits 2 with one line naming it.
  */
+import { join } from 'node:path';
+
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { parseByteSize, parseDuration } from '../../common/config-schema.js';
@@ -14,6 +16,9 @@ import {
   type RedactionRule,
   replaceRule,
 } from '../../ingest/redaction.js';
+import { DEFAULT_TOPICS } from '../../streams/kafka-client.js';
+import { DEFAULT_SPOOL_MAX_BYTES } from '../../streams/kafka-sink.js';
+import type { FsyncPolicy } from '../../streams/spool.js';
 
 /** Upper bound of --workers: more threads than this only add memory on any host pidstream fits. */
 const MAX_WORKERS = 64;
@@ -29,6 +34,14 @@ interface RunFlags {
   logLevel: LogLevel;
   redact: RegExp[];
   defaultRedaction: boolean;
+  kafka?: string[];
+  spool?: string;
+  spoolMaxBytes: number;
+  spoolFsync: FsyncPolicy;
+  schemaRegistry?: string;
+  topicExits: string;
+  topicCoredumps: string;
+  topicAgent: string;
 }
 
 function bytes(value: string): number {
@@ -65,6 +78,33 @@ function regex(value: string, previous: RegExp[]): RegExp[] {
   }
 }
 
+function brokerList(value: string): string[] {
+  const brokers = value.split(',').filter((b) => b !== '');
+  for (const broker of brokers) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/.test(broker)) {
+      throw new InvalidArgumentError(`'${broker}' is not host:port.`);
+    }
+  }
+  if (brokers.length === 0) throw new InvalidArgumentError('expected host:port[,host:port…].');
+  return brokers;
+}
+
+function kafkaOptionsFrom(flags: RunFlags): AgentOptions['kafka'] {
+  if (flags.kafka === undefined) return undefined;
+  return {
+    brokers: flags.kafka,
+    spoolDir: flags.spool ?? join(flags.out, 'spool'),
+    spoolMaxBytes: flags.spoolMaxBytes,
+    spoolFsync: flags.spoolFsync,
+    schemaRegistry: flags.schemaRegistry,
+    topics: {
+      ProcessExit: flags.topicExits,
+      Coredump: flags.topicCoredumps,
+      AgentEvent: flags.topicAgent,
+    },
+  };
+}
+
 export function agentOptionsFrom(flags: RunFlags): AgentOptions {
   const rules: RedactionRule[] = flags.defaultRedaction ? [...DEFAULT_REDACTION_RULES] : [];
   flags.redact.forEach((re, i) => rules.push(replaceRule(`--redact #${i + 1}`, re.source)));
@@ -79,6 +119,7 @@ export function agentOptionsFrom(flags: RunFlags): AgentOptions {
     statusLine: flags.status,
     logLevel: flags.logLevel,
     redactionRules: rules,
+    kafka: kafkaOptionsFrom(flags),
   };
 }
 
@@ -121,6 +162,23 @@ export function registerRun(program: Command): void {
     )
     .option('--no-default-redaction', 'drop the built-in secret patterns')
     .option('--no-status', 'no live status line on a terminal')
+    .option('--kafka <host:port,…>', 'deliver to these Kafka brokers instead of files', brokerList)
+    .option('--spool <dir>', 'durable spool in front of Kafka (default: <out>/spool)')
+    .option(
+      '--spool-max-bytes <size>',
+      'spool cap; beyond it the oldest events are dropped and counted',
+      bytes,
+      DEFAULT_SPOOL_MAX_BYTES,
+    )
+    .addOption(
+      new Option('--spool-fsync <policy>', 'fsync each spool write (batch) or leave it to the OS')
+        .choices(['batch', 'none'])
+        .default('batch'),
+    )
+    .option('--schema-registry <url>', 'Confluent wire format with schemas registered here')
+    .option('--topic-exits <topic>', 'topic of ProcessExit events', DEFAULT_TOPICS.ProcessExit)
+    .option('--topic-coredumps <topic>', 'topic of Coredump events', DEFAULT_TOPICS.Coredump)
+    .option('--topic-agent <topic>', 'topic of AgentEvent events', DEFAULT_TOPICS.AgentEvent)
     .addOption(
       new Option('--log-level <level>', 'log level on stderr')
         .choices(LOG_LEVELS)

@@ -4,9 +4,12 @@
  * (which leaves a broker it did not start alone) and addressed through PIDSTREAM_TEST_KAFKA.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
+import { Kafka, logLevel } from 'kafkajs';
 
 import { packageRoot } from '../../common/paths.js';
 
@@ -53,4 +56,48 @@ export function kafkaBootstrap(): string {
     throw new Error(`${KAFKA_ENV} is not set: the Kafka broker was not started by global-setup`);
   }
   return address;
+}
+
+export interface ConsumedMessage {
+  partition: number;
+  offset: number;
+  key: string;
+  headers: Record<string, string>;
+  value: Buffer;
+}
+
+/**
+ * Every message of `topic` up to its current end, read by a plain kafkajs consumer (not
+ * pidstream's source), so the tests check what any Kafka client sees.
+ */
+export async function consumeTopic(topic: string): Promise<ConsumedMessage[]> {
+  const kafka = new Kafka({ brokers: [kafkaBootstrap()], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  const out: ConsumedMessage[] = [];
+  if (total === 0) return out;
+  const consumer = kafka.consumer({ groupId: `pidstream-test-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out.push({
+          partition,
+          offset: Number(message.offset),
+          key: String(message.key),
+          headers: Object.fromEntries(
+            Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+          ),
+          value: message.value as Buffer,
+        });
+        if (out.length >= total) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return out;
 }
