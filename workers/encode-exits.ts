@@ -170,14 +170,16 @@ export class ExitEncoder {
   }
 
   /**
-   * Encodes `count` records from `batch`. `lengths` has one entry per record, in batch order;
-   * 0 marks a dropped record (a ProcessExit body is never empty), listed with its reason in
-   * `dropped`. A record whose length field is unusable ends the batch: the rest are dropped.
+   * Encodes `count` records from `batch`. `lengths` holds one entry per encoded body, in batch
+   * order; a record that could not be decoded or encoded has no body and is listed, with its
+   * offset and reason, in `dropped`. A record whose length field is unusable ends the batch:
+   * the records after it are dropped too.
    */
   encode(batch: ArrayBuffer, count: number): EncodedBodies {
     this.users.refresh();
     const lengths = new Uint32Array(count);
     const dropped: EncodedBodies['dropped'] = [];
+    let encoded = 0;
     let at = 0;
     let offset = 0;
     for (let i = 0; i < count; i++) {
@@ -190,7 +192,7 @@ export class ExitEncoder {
         const read = readRawExit(batch, offset);
         next = read.next;
         const end = this.#write(this.enrich(read.record), at);
-        lengths[i] = end - at;
+        lengths[encoded++] = end - at;
         at = end;
       } catch (err) {
         dropped.push({ offset, reason: err instanceof Error ? err.message : String(err) });
@@ -200,7 +202,7 @@ export class ExitEncoder {
     }
     const bodies = new ArrayBuffer(at);
     new Uint8Array(bodies).set(this.#out.subarray(0, at));
-    return { bodies, lengths, dropped };
+    return { bodies, lengths: encoded === count ? lengths : lengths.slice(0, encoded), dropped };
   }
 
   /** Encodes at `at` in the output buffer, growing it when the body does not fit. */

@@ -214,6 +214,7 @@ export interface EncodeExitsTask {
 /**
  * Result: Avro bodies (records without their `agent` stamp) back to back in `bodies`, with
  * their byte lengths in `lengths`, in the order of the batch. Both buffers are transferred.
+ * A dropped record has no body and no length: it appears only in `dropped`.
  */
 export interface EncodedBodies {
   bodies: ArrayBuffer;
