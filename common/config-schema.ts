@@ -207,8 +207,9 @@ export const configSchema = z.strictObject({
     rotate_age: duration(),
   }),
   redaction: z.strictObject({
-    secret_flags: globs(),
+    default_rules: flag(),
     argv_patterns: regexes(),
+    secret_flags: globs(),
     replacement: text(),
   }),
   coredump: z.strictObject({
@@ -267,12 +268,10 @@ export const DEFAULTS = {
     rotate_age: '1h',
   },
   redaction: {
-    secret_flags: ['--password', '--passwd', '--token', '--secret', '--api-key', '-p'],
-    argv_patterns: [
-      '(?<=(?:password|passwd|token|secret|api[_-]?key)=)\\S+',
-      '(?<=://[^/\\s:@]+:)[^@\\s]+(?=@)',
-    ],
-    replacement: '<redacted>',
+    default_rules: true,
+    argv_patterns: [],
+    secret_flags: [],
+    replacement: '[REDACTED]',
   },
   coredump: {
     mode: 'auto',

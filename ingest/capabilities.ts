@@ -83,7 +83,6 @@ export interface Capability {
 
 /** Capabilities the agent needs, by number: include/uapi/linux/capability.h. */
 export const NEEDED_CAPS = {
-  CAP_DAC_READ_SEARCH: 2,
   CAP_NET_ADMIN: 12,
   CAP_SYS_PTRACE: 19,
   CAP_SYS_ADMIN: 21,
