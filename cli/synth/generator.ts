@@ -94,7 +94,8 @@ export class FleetGenerator {
   readonly hosts: readonly Host[];
   readonly #options: SynthOptions;
   readonly #prng: Prng;
-  readonly #catalogue: CrashCatalogue;
+  /** The crashes of the background, rank 1 (most frequent) first. */
+  readonly catalogue: CrashCatalogue;
   readonly #buildIds: BuildIds;
   readonly #timeline = new Timeline<Item>();
   readonly #hostsRunning = new Map<ProgramName, Host[]>();
@@ -109,7 +110,7 @@ export class FleetGenerator {
     this.#prng = new Prng(options.seed);
     this.hosts = buildFleet(options.hosts, this.#prng);
     this.#buildIds = new BuildIds(this.#prng);
-    this.#catalogue = new CrashCatalogue(
+    this.catalogue = new CrashCatalogue(
       this.#prng,
       this.#buildIds,
       options.signatures,
@@ -184,7 +185,8 @@ export class FleetGenerator {
     switch (item.kind) {
       case 'background':
         this.#timeline.add(timeUs + this.#gapUs(), item);
-        return this.#background(timeUs);
+        // The last slots of a --count belong to exits already promised to their Coredumps.
+        return this.#budget(1) ? this.#background(timeUs) : null;
       case 'exit':
         this.#reserved--;
         return this.#exit(timeUs, item.proc, item.ending, item.coredumpSeq);
@@ -211,7 +213,7 @@ export class FleetGenerator {
     let outcome = OUTCOMES.pick(this.#prng);
     if (outcome === 'CRASHED' && !this.#budget(2)) outcome = 'KILLED';
     if (outcome === 'CRASHED') {
-      const crash = this.#catalogue.draw(this.#prng);
+      const crash = this.catalogue.draw(this.#prng);
       const host = this.#hostFor(crash.program);
       return this.#crash(timeUs, host, crash.program, crash, undefined);
     }
