@@ -162,10 +162,11 @@ export class Agent {
     if (kafka === undefined) return null;
     return KafkaSink.open({
       ...kafka,
-      onSpoolOverflow: (dropped) =>
+      onSpoolOverflow: (dropped, total) =>
         this.loss('SPOOL_OVERFLOW', dropped, 'spool cap reached; oldest unsent events dropped', {
           spool: kafka.spoolDir,
           cap_bytes: String(kafka.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES),
+          dropped_total: String(total),
         }),
     });
   }

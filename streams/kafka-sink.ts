@@ -29,6 +29,7 @@ import type { EventSink } from './types.js';
 import { confluentEncoder, singleObjectEncoder, type WireEncoder } from './wire.js';
 
 export type KafkaCompression = 'gzip' | 'none';
+export type SpoolOverflowHandler = (dropped: number, droppedTotal: number) => void;
 
 export interface KafkaSinkOptions {
   brokers: readonly string[];
@@ -44,8 +45,12 @@ export interface KafkaSinkOptions {
   /** How long `close` waits for the spool to drain before leaving the rest for the next start. */
   closeTimeoutMs?: number;
   clientId?: string;
-  /** Called (asynchronously) with the number of events the spool cap forced out. */
-  onSpoolOverflow?: (dropped: number) => void;
+  /**
+   * Called (asynchronously) with the number of events the spool cap just forced out and the
+   * total since open. The total matters: a later overflow may drop the loss event itself, and
+   * the last one that survives still accounts for everything before it.
+   */
+  onSpoolOverflow?: SpoolOverflowHandler;
 }
 
 export const DEFAULT_SPOOL_MAX_BYTES = 512 * 1024 * 1024;
@@ -80,7 +85,8 @@ export class KafkaSink implements EventSink {
   #stopped = false;
   #loop: Promise<void>;
   #outageSince: number | null = null;
-  #onOverflow: ((dropped: number) => void) | undefined;
+  #onOverflow: SpoolOverflowHandler | undefined;
+  #droppedTotal = 0;
   /** Events acknowledged by Kafka since open; for status lines and tests. */
   delivered = 0;
 
@@ -120,7 +126,7 @@ export class KafkaSink implements EventSink {
   }
 
   /** Where the spool-overflow count goes; the agent records it as a LOSS AgentEvent. */
-  set onSpoolOverflow(handler: ((dropped: number) => void) | undefined) {
+  set onSpoolOverflow(handler: SpoolOverflowHandler | undefined) {
     this.#onOverflow = handler;
   }
 
@@ -131,10 +137,14 @@ export class KafkaSink implements EventSink {
     const dropped = this.spool.append(events);
     this.#wake?.();
     if (dropped > 0) {
-      this.#log.warn({ dropped, capBytes: this.spool.maxBytes }, 'spool full; oldest dropped');
+      const total = (this.#droppedTotal += dropped);
+      this.#log.warn(
+        { dropped, total, capBytes: this.spool.maxBytes },
+        'spool full; oldest dropped',
+      );
       const handler = this.#onOverflow;
       // Later, not inside this write: the handler writes the loss event to this very sink.
-      if (handler !== undefined) setImmediate(() => handler(dropped));
+      if (handler !== undefined) setImmediate(() => handler(dropped, total));
     }
     await this.spool.sync();
   }
