@@ -1,8 +1,8 @@
 /**
  * The output end shared by replay and synth: paces events, gathers them into batches for the
- * sink, keeps one batch in flight while the next fills (so a slow sink holds the stream back
- * instead of queueing without bound), and counts what was written for the progress line and
- * the summary.
+ * sink, bounds what the sink has not yet taken (so a slow sink holds the stream back instead
+ * of queueing without bound), and counts what was written for the progress line and the
+ * summary.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -14,6 +14,9 @@ import type { ProgressState } from './progress.js';
 
 /** Events per sink write at full speed; a paced stream hands over each event when it is due. */
 export const BATCH_CAP = 1024;
+
+/** Events handed to the sink but not yet taken: past this, the stream waits for the sink. */
+export const PENDING_EVENTS_CAP = 64 * 1024;
 
 /** Wall-clock microseconds now, from the monotonic clock so that gaps between calls are exact. */
 export function nowUs(): number {
@@ -37,7 +40,10 @@ export class Emitter {
   readonly #sink: EventSink;
   readonly #signal: AbortSignal;
   #batch: StampedEvent[] = [];
+  /** The latest write; sinks settle writes in order, so it settles after all earlier ones. */
   #writing: Promise<void> = Promise.resolve();
+  /** Events handed to the sink whose write has not resolved yet. */
+  #pending = 0;
   #failure: unknown = null;
 
   constructor(sink: EventSink, pacer: Pacer, signal: AbortSignal) {
@@ -76,16 +82,27 @@ export class Emitter {
     return this.#batch.length >= BATCH_CAP ? this.send() : null;
   }
 
-  /** Hands the batch to the sink once the previous write has finished. */
+  /**
+   * Hands the batch to the sink without waiting for earlier writes: a file sink's write
+   * resolves only after its next block is on disk, and waiting for that before handing over
+   * the next due event would make the disk's latency the pacing error. Sinks take writes in
+   * call order, so order holds; the wait comes only when PENDING_EVENTS_CAP is reached.
+   */
   async send(): Promise<void> {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    await this.#writing;
+    this.#pending += batch.length;
+    this.#writing = this.#sink.write(batch).then(
+      () => {
+        this.#pending -= batch.length;
+      },
+      (err: unknown) => {
+        this.#failure ??= err;
+      },
+    );
+    if (this.#pending > PENDING_EVENTS_CAP) await this.#writing;
     this.#check();
-    this.#writing = this.#sink.write(batch).catch((err: unknown) => {
-      this.#failure ??= err;
-    });
   }
 
   /** Writes what is left and waits for the sink to take it. */
