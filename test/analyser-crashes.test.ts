@@ -2,26 +2,19 @@
  * Real C programs crash into real core files; the analyser reads them as the coredump server
  * feeds it (head first, then the planned ranges) and must report what the kernel recorded.
  */
-import { readFileSync } from 'node:fs';
-
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import type { CoreAnalysis, CoreFrame } from '../workers/analyser/index.js';
-import { analyseCoreBytes } from './support/core-stream.js';
+import { crashAndAnalyse } from './support/core-stream.js';
 import {
+  CRASHER_PACKAGE,
   crasher,
-  crashWithCore,
   readelfBuildId,
   symbolRange,
   type CrashedProcess,
 } from './support/crashers.js';
 
 const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
-
-async function crashAndAnalyse(argv: string[]): Promise<[CrashedProcess, CoreAnalysis]> {
-  const crash = await crashWithCore(argv);
-  return [crash, analyseCoreBytes(readFileSync(crash.core)).analysis];
-}
 
 /**
  * Whether a frame lies in a function. A return address points just past its call, which may be
@@ -62,6 +55,11 @@ describe('a null dereference', () => {
   test('gives the executable the build-id readelf -n prints', () => {
     const exe = analysis.modules.find((m) => m.path === binary);
     expect(exe?.build_id).toBe(readelfBuildId(binary));
+  });
+
+  test('reads the package metadata note the executable was linked with', () => {
+    expect(analysis.modules.find((m) => m.path === binary)?.package).toBe(CRASHER_PACKAGE);
+    expect(analysis.modules.find((m) => m.path === LIBC)?.package).toBeNull();
   });
 
   test('lists libc with the build-id readelf -n prints for it', () => {

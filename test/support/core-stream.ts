@@ -2,12 +2,15 @@
  * Feeds a core held in memory to the analyser the way the coredump server does: the head grows
  * until planCore stops asking for more, then only the planned ranges are kept.
  */
+import { readFileSync } from 'node:fs';
+
 import {
   analyseCore,
   planCore,
   type CoreAnalysis,
   type CoreRange,
 } from '../../workers/analyser/index.js';
+import { crashWithCore, type CrashedProcess } from './crashers.js';
 
 /** Rounds of planCore before giving up on a head that keeps asking for more. */
 const MAX_PLAN_ROUNDS = 8;
@@ -42,4 +45,10 @@ export function analyseCoreBytes(core: Uint8Array): StreamedAnalysis {
   }
   const analysis = analyseCore(core.subarray(0, core.length), [], core.length, truncated);
   return { analysis, headBytes: core.length, ranges: [] };
+}
+
+/** Crashes `argv` into a core file (crashWithCore) and analyses the core as streamed. */
+export async function crashAndAnalyse(argv: string[]): Promise<[CrashedProcess, CoreAnalysis]> {
+  const crash = await crashWithCore(argv);
+  return [crash, analyseCoreBytes(readFileSync(crash.core)).analysis];
 }

@@ -30,7 +30,18 @@ export type CrasherVariant = 'frame-pointer' | 'stripped' | 'static';
 const CACHE_ROOT = '/tmp/pidstream-crashers';
 // -O0 so that every function, leaves included, sets up its frame: gcc leaves out the frame of
 // a leaf that needs no stack even with -fno-omit-frame-pointer once it optimises.
-const BASE_FLAGS = ['-O0', '-g', '-fno-omit-frame-pointer', '-pthread', '-Wl,--build-id=sha1'];
+/** The .note.package (systemd's ELF package metadata) the crashers carry. */
+export const CRASHER_PACKAGE =
+  '{"type":"deb","os":"debian","name":"pidstream-crashers","version":"1"}';
+const BASE_FLAGS = [
+  '-O0',
+  '-g',
+  '-fno-omit-frame-pointer',
+  '-pthread',
+  '-Wl,--build-id=sha1',
+  '-Xlinker',
+  `--package-metadata=${CRASHER_PACKAGE}`,
+];
 const VARIANT_FLAGS: Record<CrasherVariant, string[]> = {
   'frame-pointer': [],
   stripped: [],

@@ -12,7 +12,7 @@ import { crashSignature } from './signature.js';
 import { AnalyserInstance, describeFailure } from './wasm.js';
 
 export { SIGNATURE_FRAMES } from './signature.js';
-export { MEMORY_CAP_BYTES } from './wasm.js';
+export { MEMORY_CAP_BYTES, memoryHighWater } from './wasm.js';
 
 export interface CoreRange {
   offset: number;
@@ -61,31 +61,36 @@ const decoder = new TextDecoder();
 /**
  * What the analysis needs from the stream. Call it with the first bytes of the core (64 are
  * enough to start); while it answers `needHead`, call it again once that many bytes have
- * arrived. The ranges that follow lie past the head, sorted by offset, and total at most
- * MAX_RANGE_BYTES (workers/analyser/assembly/plan.ts). When the stream ends first, go straight
- * to analyseCore with `truncated` set. A core the module cannot read yields no ranges.
+ * arrived. The ranges are sorted by offset and total at most MAX_RANGE_BYTES
+ * (workers/analyser/assembly/plan.ts); bytes already in the head need not be passed again.
+ * When the stream ends before the head is complete, go straight to analyseCore with
+ * `truncated` set. A core the module cannot read yields no ranges.
  */
 export function planCore(head: Uint8Array): CorePlan {
+  let wasm: AnalyserInstance | undefined;
   try {
-    const wasm = new AnalyserInstance();
-    const at = wasm.put(head.subarray(0, wasm.maxHeadBytes));
-    const out = wasm.result(wasm.exports.plan(at, Math.min(head.length, wasm.maxHeadBytes)));
-    const needHead = out.getUint32(4, true);
-    if (needHead !== 0) return { needHead };
-    const count = out.getUint32(8, true);
-    const ranges: CoreRange[] = [];
-    for (let i = 0, o = 12; i < count; i++, o += 12) {
-      ranges.push({
-        offset: Number(out.getBigUint64(o, true)),
-        length: out.getUint32(o + 8, true),
-      });
-    }
-    return { ranges };
+    wasm = new AnalyserInstance();
+    return planIn(wasm, head);
   } catch {
     // A core the module fails on gets no ranges; analyseCore meets the same failure on the
     // same head and reports it in analysis_error.
     return { ranges: [] };
+  } finally {
+    wasm?.release();
   }
+}
+
+function planIn(wasm: AnalyserInstance, head: Uint8Array): CorePlan {
+  const headLen = Math.min(head.length, wasm.maxHeadBytes);
+  const out = wasm.result(wasm.exports.plan(wasm.put(head.subarray(0, headLen)), headLen));
+  const needHead = out.getUint32(4, true);
+  if (needHead !== 0) return { needHead };
+  const count = out.getUint32(8, true);
+  const ranges: CoreRange[] = [];
+  for (let i = 0, o = 12; i < count; i++, o += 12) {
+    ranges.push({ offset: Number(out.getBigUint64(o, true)), length: out.getUint32(o + 8, true) });
+  }
+  return { ranges };
 }
 
 /**
@@ -98,30 +103,38 @@ export function analyseCore(
   coreSize: number,
   truncated: boolean,
 ): CoreAnalysis {
+  let wasm: AnalyserInstance | undefined;
   try {
-    const wasm = new AnalyserInstance();
-    const headLen = Math.min(head.length, wasm.maxHeadBytes);
-    const headAt = wasm.put(head.subarray(0, headLen));
-    const entries = ranges.map((r) => ({
-      offset: r.offset,
-      at: wasm.put(r.bytes),
-      length: r.bytes.length,
-    }));
-    const table = wasm.putTable(entries);
-    const at = wasm.exports.analyse(
-      headAt,
-      headLen,
-      table,
-      entries.length,
-      coreSize,
-      truncated ? 1 : 0,
-    );
-    return decodeAnalysis(wasm.result(at));
+    wasm = new AnalyserInstance();
+    return analyseIn(wasm, head, ranges, coreSize, truncated);
   } catch (err) {
     return failedAnalysis(describeFailure(err));
+  } finally {
+    wasm?.release();
   }
 }
 
+function analyseIn(
+  wasm: AnalyserInstance,
+  head: Uint8Array,
+  ranges: { offset: number; bytes: Uint8Array }[],
+  coreSize: number,
+  truncated: boolean,
+): CoreAnalysis {
+  const headLen = Math.min(head.length, wasm.maxHeadBytes);
+  const headAt = wasm.put(head.subarray(0, headLen));
+  const entries = ranges.map((r) => ({
+    offset: r.offset,
+    at: wasm.put(r.bytes),
+    length: r.bytes.length,
+  }));
+  const table = wasm.putTable(entries);
+  const flag = truncated ? 1 : 0;
+  const at = wasm.exports.analyse(headAt, headLen, table, entries.length, coreSize, flag);
+  return decodeAnalysis(wasm.result(at));
+}
+
+/** The analysis of a core that could not be analysed at all. */
 export function failedAnalysis(error: string): CoreAnalysis {
   return {
     signal: null,

@@ -70,6 +70,16 @@ function analyserModule(): object {
   return compiled;
 }
 
+let highWater = 0;
+
+/**
+ * The largest linear memory any instance in this thread has had, in bytes: the figure that
+ * shows the cap holds (it can never exceed MEMORY_CAP_BYTES).
+ */
+export function memoryHighWater(): number {
+  return highWater;
+}
+
 /** An abort inside the module (an AssemblyScript `abort`), raised into the calling JavaScript. */
 class AnalyserAbort extends Error {}
 
@@ -90,6 +100,11 @@ export class AnalyserInstance {
       env: { memory: this.memory, abort },
     });
     this.#exports = instance.exports as unknown as AnalyserExports;
+  }
+
+  /** Records the memory this instance reached; call once its call into the module is over. */
+  release(): void {
+    highWater = Math.max(highWater, this.memory.buffer.byteLength);
   }
 
   get maxHeadBytes(): number {

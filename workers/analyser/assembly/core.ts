@@ -185,6 +185,9 @@ export function parseCore(head: Bytes, problems: Problems): Core {
     return core;
   }
 
+  // Program headers may all point at the same notes; reading at most MAX_HEAD_BYTES of notes
+  // in total keeps the time bounded whatever the headers say.
+  let budget = <u64>MAX_HEAD_BYTES;
   for (let i: u32 = 0; i < phnum; i++) {
     const ph = <u32>phoff + i * PHDR_SIZE;
     if (head.u32(ph) != PT_NOTE) continue;
@@ -197,6 +200,11 @@ export function parseCore(head: Bytes, problems: Problems): Core {
       if (offset >= <u64>head.len) continue;
       filesz = <u64>head.len - offset;
     }
+    if (filesz > budget) {
+      problems.add('notes past ' + MAX_HEAD_BYTES.toString() + ' bytes in total not read');
+      break;
+    }
+    budget -= filesz;
     readNotes(core, head.sub(<u32>offset, <u32>filesz));
   }
   if (core.threadCount == 0) problems.add('the core holds no NT_PRSTATUS note');
@@ -233,11 +241,13 @@ function readNotes(core: Core, seg: Bytes): void {
   while (reader.next(note)) {
     if (!note.nameIs('CORE')) continue;
     const t = note.type;
-    if (t == NT_PRSTATUS) readPrstatus(core, note.desc);
-    else if (t == NT_PRPSINFO) readPrpsinfo(core, note.desc);
-    else if (t == NT_SIGINFO) readSiginfo(core, note.desc);
-    else if (t == NT_AUXV) readAuxv(core, note.desc);
-    else if (t == NT_FILE) readFileNote(core, note.desc);
+    if (t == NT_PRSTATUS) {
+      core.threadCount++;
+      if (!core.hasThread) readPrstatus(core, note.desc());
+    } else if (t == NT_PRPSINFO && !core.hasPsinfo) readPrpsinfo(core, note.desc());
+    else if (t == NT_SIGINFO && !core.hasSiginfo) readSiginfo(core, note.desc());
+    else if (t == NT_AUXV) readAuxv(core, note.desc());
+    else if (t == NT_FILE && core.mappings.length == 0) readFileNote(core, note.desc());
   }
   if (reader.malformed) core.problems.add('a note runs past the end of its segment');
 }
@@ -246,8 +256,6 @@ function readNotes(core: Core, seg: Bytes): void {
 // fs/binfmt_elf.c puts the dumping task at the head of its thread list), so the first
 // NT_PRSTATUS is the crashing thread.
 function readPrstatus(core: Core, d: Bytes): void {
-  core.threadCount++;
-  if (core.hasThread) return;
   if (d.len < PRSTATUS_SIZE) {
     core.problems.add('NT_PRSTATUS of ' + d.len.toString() + ' bytes, expected 336');
     return;
@@ -261,7 +269,7 @@ function readPrstatus(core: Core, d: Bytes): void {
 }
 
 function readPrpsinfo(core: Core, d: Bytes): void {
-  if (d.len < PRPSINFO_SIZE || core.hasPsinfo) return;
+  if (d.len < PRPSINFO_SIZE) return;
   core.hasPsinfo = true;
   core.pid = d.i32(PRPSINFO_PID);
   const fname = d.sub(PRPSINFO_FNAME, PRPSINFO_FNAME_LEN);
@@ -270,7 +278,7 @@ function readPrpsinfo(core: Core, d: Bytes): void {
 }
 
 function readSiginfo(core: Core, d: Bytes): void {
-  if (d.len < SIGINFO_SIZE || core.hasSiginfo) return;
+  if (d.len < SIGINFO_SIZE) return;
   core.hasSiginfo = true;
   core.signo = d.i32(0);
   core.sicode = d.i32(SIGINFO_CODE);
@@ -291,7 +299,7 @@ function readAuxv(core: Core, d: Bytes): void {
 // NT_FILE: u64 count, u64 page_size, count x (u64 start, u64 end, u64 file_ofs in pages), then
 // count NUL-terminated paths (fill_files_note in fs/binfmt_elf.c).
 function readFileNote(core: Core, d: Bytes): void {
-  if (!d.has(0, 16) || core.mappings.length > 0) return;
+  if (!d.has(0, 16)) return;
   const count = d.u64(0);
   if (count > (<u64>d.len - 16) / 24) {
     core.problems.add(

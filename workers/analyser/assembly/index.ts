@@ -124,7 +124,9 @@ export function analyse(
     }
   }
   if (missing > 0) {
-    const why = truncated ? ' (the core was truncated at ' + coreSize.toString() + ' bytes)' : '';
+    const why = truncated
+      ? ' (the core was truncated at ' + (<u64>coreSize).toString() + ' bytes)'
+      : '';
     problems.add(missing.toString() + ' planned ranges were not supplied' + why);
   }
 

@@ -161,7 +161,8 @@ export function readModuleHeader(mod: Module, page: Bytes, problems: Problems): 
     } else if (type == PT_NOTE) {
       const filesz = page.u64(ph + 32);
       const align = page.u64(ph + 48) == 8 ? 8 : 4;
-      if (page.has(offset, filesz)) readModuleNotes(mod, page.sub(<u32>offset, <u32>filesz), align);
+      if (page.has(offset, filesz))
+        readModuleNotes(mod, page.sub(<u32>offset, <u32>filesz), align, problems);
     }
   }
   // The first PT_LOAD maps file offset 0 at (page-aligned) vaddr - offset; the mapping at file
@@ -170,18 +171,22 @@ export function readModuleHeader(mod: Module, page: Bytes, problems: Problems): 
   return true;
 }
 
-function readModuleNotes(mod: Module, seg: Bytes, align: u32): void {
+function readModuleNotes(mod: Module, seg: Bytes, align: u32, problems: Problems): void {
   const reader = new NoteReader(seg, align);
   const note = new Note();
   while (reader.next(note)) {
     if (note.type == NT_GNU_BUILD_ID && note.nameIs('GNU') && mod.buildId == null) {
-      const d = note.desc;
+      const d = note.desc();
       if (d.len > 0 && d.len <= MAX_BUILD_ID_BYTES) mod.buildId = d.hex();
     } else if (note.type == NT_FDO_PACKAGING_METADATA && note.nameIs('FDO') && mod.pkg == null) {
-      const d = note.desc;
+      const d = note.desc();
       const n = d.cstrlen(0);
       const len = n < 0 ? d.len : <u32>n;
-      if (len > 0) mod.pkg = d.sub(0, len < MAX_PACKAGE_BYTES ? len : MAX_PACKAGE_BYTES);
+      if (len > MAX_PACKAGE_BYTES) {
+        problems.add('a .note.package of ' + len.toString() + ' bytes was left out');
+      } else if (len > 0) {
+        mod.pkg = d.sub(0, len);
+      }
     }
   }
 }

@@ -5,19 +5,29 @@ import { alignUp, Bytes } from './bytes';
 
 const NHDR_SIZE: u32 = 12;
 
+/**
+ * One note, as offsets into its segment. Nothing is allocated per note: a core can hold
+ * millions of tiny notes, and the module's allocator never frees.
+ */
 export class Note {
   type: u32 = 0;
+  seg: Bytes = new Bytes(0, 0);
   /** The name without its terminating NUL. */
-  name: Bytes = new Bytes(0, 0);
-  desc: Bytes = new Bytes(0, 0);
+  nameOff: u32 = 0;
+  nameLen: u32 = 0;
+  descOff: u32 = 0;
+  descLen: u32 = 0;
 
   nameIs(expected: string): bool {
-    const n = this.name;
-    if (<i32>n.len != expected.length) return false;
-    for (let i: u32 = 0; i < n.len; i++) {
-      if (n.u8(i) != <u32>expected.charCodeAt(i)) return false;
+    if (<i32>this.nameLen != expected.length) return false;
+    for (let i: u32 = 0; i < this.nameLen; i++) {
+      if (this.seg.u8(this.nameOff + i) != <u32>expected.charCodeAt(i)) return false;
     }
     return true;
+  }
+
+  desc(): Bytes {
+    return this.seg.sub(this.descOff, this.descLen);
   }
 }
 
@@ -51,8 +61,11 @@ export class NoteReader {
     let nameLen = <u32>namesz;
     if (nameLen > 0 && seg.u8(<u32>nameAt + nameLen - 1) == 0) nameLen--;
     note.type = seg.u32(this.off + 8);
-    note.name = seg.sub(<u32>nameAt, nameLen);
-    note.desc = seg.sub(<u32>descAt, <u32>descsz);
+    note.seg = seg;
+    note.nameOff = <u32>nameAt;
+    note.nameLen = nameLen;
+    note.descOff = <u32>descAt;
+    note.descLen = <u32>descsz;
     this.off = end > <u64>seg.len ? seg.len : <u32>end;
     return true;
   }

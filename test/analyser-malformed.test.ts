@@ -1,0 +1,110 @@
+/**
+ * Cut, damaged and foreign input: the analyser answers with analysis_error and whatever it
+ * could still read, never with an exception, and never past its memory cap.
+ */
+import { readFileSync } from 'node:fs';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import {
+  analyseCore,
+  MEMORY_CAP_BYTES,
+  memoryHighWater,
+  planCore,
+} from '../workers/analyser/index.js';
+import { analyseCoreBytes } from './support/core-stream.js';
+import { crasher, crashWithCore, type CrashedProcess } from './support/crashers.js';
+
+let crash: CrashedProcess;
+let core: Buffer;
+
+beforeAll(async () => {
+  crash = await crashWithCore([crasher('null-deref'), 'read']);
+  core = readFileSync(crash.core);
+});
+afterAll(() => crash?.dispose());
+
+/** Where the program headers and the notes end, read from the core's own ELF header. */
+function layout(): { phEnd: number; notesEnd: number } {
+  const phoff = Number(core.readBigUInt64LE(32));
+  const phnum = core.readUInt16LE(56);
+  let notesEnd = 0;
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * 56;
+    if (core.readUInt32LE(ph) !== 4) continue;
+    notesEnd = Math.max(
+      notesEnd,
+      Number(core.readBigUInt64LE(ph + 8) + core.readBigUInt64LE(ph + 32)),
+    );
+  }
+  return { phEnd: phoff + phnum * 56, notesEnd };
+}
+
+describe('planning', () => {
+  test('asks for the program headers, then the notes, then names ranges past them', () => {
+    const { phEnd, notesEnd } = layout();
+    expect(planCore(core.subarray(0, 10))).toEqual({ needHead: 64 });
+    expect(planCore(core.subarray(0, 64))).toEqual({ needHead: phEnd });
+    expect(planCore(core.subarray(0, phEnd))).toEqual({ needHead: notesEnd });
+    const plan = planCore(core.subarray(0, notesEnd));
+    expect('ranges' in plan && plan.ranges.length).toBe(5);
+    if (!('ranges' in plan)) return;
+    for (const r of plan.ranges) expect(r.offset).toBeGreaterThanOrEqual(notesEnd);
+    expect(plan.ranges.map((r) => r.offset)).toEqual(
+      [...plan.ranges.map((r) => r.offset)].sort((a, b) => a - b),
+    );
+  });
+
+  test('plans nothing for bytes that are not an ELF core', () => {
+    expect(planCore(new Uint8Array(4096).fill(0x41))).toEqual({ ranges: [] });
+    expect(planCore(readFileSync(crasher('null-deref')))).toEqual({ ranges: [] });
+  });
+});
+
+describe('analysis', () => {
+  test('reports a core cut before its notes end, with no result fields', () => {
+    const { notesEnd } = layout();
+    const cut = notesEnd - 100;
+    const a = analyseCore(core.subarray(0, cut), [], cut, true);
+    expect(a.analysis_error).toMatch(`the core ends at byte ${cut}, before its notes do`);
+    expect(a.signal).toBeNull();
+    expect(a.backtrace).toEqual([]);
+  });
+
+  test('keeps what the notes say when the planned ranges never arrived', () => {
+    const { notesEnd } = layout();
+    const a = analyseCore(core.subarray(0, notesEnd), [], notesEnd, true);
+    expect(a.analysis_error).toBe(
+      `5 planned ranges were not supplied (the core was truncated at ${notesEnd} bytes)`,
+    );
+    expect([a.signal, a.si_code, a.fault_address, a.thread_count]).toEqual([11, 1, 0, 1]);
+    expect(a.modules.map((m) => m.build_id)).toEqual([null, null, null, null]);
+    expect(a.backtrace.map((f) => f.method)).toEqual(['PC']);
+  });
+
+  test('names a program that is not a core', () => {
+    const binary = readFileSync(crasher('null-deref'));
+    const a = analyseCoreBytes(binary).analysis;
+    expect(a.analysis_error).toBe('not an x86-64 core (e_type 3, e_machine 62)');
+    expect(a.signature).toBeNull();
+  });
+
+  test('names bytes that are not ELF at all', () => {
+    expect(analyseCoreBytes(new Uint8Array(100)).analysis.analysis_error).toBe('not an ELF file');
+    expect(analyseCoreBytes(new Uint8Array(0)).analysis.analysis_error).toBe(
+      'the core ends at byte 0, before its notes do',
+    );
+  });
+
+  test('reports the memory cap, and stays under it, when handed more bytes than it holds', () => {
+    const { notesEnd } = layout();
+    const chunk = new Uint8Array(8 << 20);
+    const ranges = Array.from({ length: 10 }, (_, i) => ({
+      offset: notesEnd + i * chunk.length,
+      bytes: chunk,
+    }));
+    const a = analyseCore(core.subarray(0, notesEnd), ranges, core.length, false);
+    expect(a.analysis_error).toBe(`analyser reached its ${MEMORY_CAP_BYTES >> 20} MiB memory cap`);
+    expect(memoryHighWater()).toBeLessThanOrEqual(MEMORY_CAP_BYTES);
+  });
+});
