@@ -6,6 +6,7 @@ import { registerConfig } from './config.js';
 import { registerDoctor } from './doctor.js';
 import { registerQuery } from './query.js';
 import { registerReplay } from './replay.js';
+import { registerReport } from './report.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
 import { registerSynth } from './synth.js';
@@ -23,6 +24,7 @@ const commands: Register[] = [
   registerSynth,
   registerVerify,
   registerQuery,
+  registerReport,
 ];
 
 export function registerCommands(program: Command): void {
