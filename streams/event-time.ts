@@ -1,5 +1,7 @@
 /**
- * The `time` of an event read straight from its encoded record, without decoding the rest.
+ * Event times: read straight from an encoded record, and written as text.
+ *
+ * The `time` of an event is read without decoding the rest of the record.
  * Every pidstream event starts with the `agent` stamp (host, boot_id, instance_id as strings,
  * seq as a long, prev_digest as 32 fixed bytes) followed by `time` (timestamp-micros), so the
  * offset of `time` is found by skipping three strings, one long and the digest.

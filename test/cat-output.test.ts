@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -132,5 +132,24 @@ describe('pidstream cat', () => {
     const none = cat();
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("missing required argument 'paths'");
+  });
+
+  it('prints a file cut inside a block up to its last complete block, notes it, and exits 0', () => {
+    const whole = readFileSync(join(dir, readdirSync(dir)[0] as string));
+    const cutDir = mkdtempSync(join(tmpdir(), 'pidstream-cat-cut-'));
+    try {
+      const cut = join(cutDir, 'growing.avro');
+      writeFileSync(cut, whole.subarray(0, whole.length - 20));
+      const { code, stdout, stderr } = cat(cut);
+      expect(code).toBe(0);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(
+        new RegExp(
+          `^pidstream: ${cut} ends \\d+ bytes into an incomplete block \\(still being written`,
+        ),
+      );
+    } finally {
+      rmSync(cutDir, { recursive: true, force: true });
+    }
   });
 });
