@@ -129,6 +129,18 @@ const directory = (): z.ZodType<string, unknown> =>
     typeof v === 'string' && v !== '' && !v.includes('\0') ? v : undefined,
   );
 
+/** An absolute path, or "" for none (what "none" means is said at the key). */
+const optionalPath = (): z.ZodType<string, unknown> =>
+  leaf('an absolute path, or "" for none', (v) =>
+    typeof v === 'string' && (v === '' || (v.startsWith('/') && !v.includes('\0'))) ? v : undefined,
+  );
+
+/** Crashes taken per executable and window: `10/min`, `1/s`, `100/h`. */
+const rate = (): z.ZodType<string, unknown> =>
+  leaf('a rate like 10/min, 1/s or 100/h', (v) =>
+    typeof v === 'string' && /^\d+\/(s|sec|min|h|hour)$/i.test(v.trim()) ? v.trim() : undefined,
+  );
+
 const oneOf = <const T extends string>(values: readonly T[]): z.ZodType<T, unknown> =>
   leaf(`one of ${values.join(', ')}`, (v) =>
     typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : undefined,
@@ -197,39 +209,42 @@ const group = (): z.ZodType<string, unknown> =>
     typeof v === 'string' && /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|\d+)?$/.test(v) ? v : undefined,
   );
 
-const text = (): z.ZodType<string, unknown> =>
-  leaf('a non-empty string', (v) => (typeof v === 'string' && v !== '' ? v : undefined));
-
 export const configSchema = z.strictObject({
   output: z.strictObject({
     dir: directory(),
     rotate_bytes: bytes(),
     rotate_age: duration(),
   }),
+  agent: z.strictObject({
+    zombie_timeout: duration(),
+    workers: count(1, 64),
+    batch_size: count(1, 65_536),
+  }),
   redaction: z.strictObject({
     default_rules: flag(),
     argv_patterns: regexes(),
-    secret_flags: globs(),
-    replacement: text(),
   }),
   coredump: z.strictObject({
-    mode: oneOf(['auto', '@@', '@', 'off'] as const),
+    enabled: flag(),
     socket: absolutePath(),
     max_core_bytes: bytes(),
-    store_dir: absolutePath(),
+    store_dir: optionalPath(),
     store_quota_bytes: bytes(),
-    rate_limit_per_minute: count(0, 100_000),
-    allow: globs(),
-    deny: globs(),
+    store_keep_free_bytes: bytes(),
+    rate: rate(),
+    allow_exe: globs(),
+    deny_exe: globs(),
+    allow_cgroups: globs(),
+    deny_cgroups: globs(),
   }),
   spool: z.strictObject({
-    dir: absolutePath(),
+    dir: optionalPath(),
     max_bytes: bytes(),
+    fsync: oneOf(['batch', 'none'] as const),
   }),
   kafka: z.strictObject({
     brokers: brokers(),
-    client_id: text(),
-    compression: oneOf(['none', 'gzip'] as const),
+    compression: oneOf(['gzip', 'none'] as const),
     topics: z.strictObject({
       exits: topic(),
       coredumps: topic(),
@@ -246,9 +261,9 @@ export const configSchema = z.strictObject({
     level: oneOf(LOG_LEVELS),
   }),
   control: z.strictObject({
+    enabled: flag(),
     socket: absolutePath(),
     group: group(),
-    enabled: flag(),
   }),
 });
 
@@ -259,37 +274,45 @@ export type RawTable = { [key: string]: unknown };
 
 /**
  * Every key's default, in the form a file would give it. Each leaf has a default, so the
- * set of paths below is the set of keys (and of environment variables).
+ * set of paths below is the set of keys (and of environment variables). They are the defaults
+ * of `pidstream run`'s flags (ingest/options.ts and friends); test/config-run-flags.test.ts
+ * keeps the two in step.
  */
 export const DEFAULTS = {
   output: {
-    dir: '/var/lib/pidstream/events',
-    rotate_bytes: '128MiB',
+    dir: './pidstream-out',
+    rotate_bytes: '64MiB',
     rotate_age: '1h',
+  },
+  agent: {
+    zombie_timeout: '30s',
+    workers: 1,
+    batch_size: 256,
   },
   redaction: {
     default_rules: true,
     argv_patterns: [],
-    secret_flags: [],
-    replacement: '[REDACTED]',
   },
   coredump: {
-    mode: 'auto',
+    enabled: true,
     socket: '/run/pidstream/coredump.sock',
     max_core_bytes: '2GiB',
-    store_dir: '/var/lib/pidstream/cores',
+    store_dir: '',
     store_quota_bytes: '10GiB',
-    rate_limit_per_minute: 30,
-    allow: [],
-    deny: [],
+    store_keep_free_bytes: '5GiB',
+    rate: '10/min',
+    allow_exe: [],
+    deny_exe: [],
+    allow_cgroups: [],
+    deny_cgroups: [],
   },
   spool: {
-    dir: '/var/lib/pidstream/spool',
-    max_bytes: '1GiB',
+    dir: '',
+    max_bytes: '512MiB',
+    fsync: 'batch',
   },
   kafka: {
     brokers: [],
-    client_id: 'pidstream',
     compression: 'gzip',
     topics: {
       exits: 'pidstream.exits',
@@ -301,8 +324,8 @@ export const DEFAULTS = {
   metrics: { address: '127.0.0.1:9464' },
   log: { level: 'info' },
   control: {
+    enabled: true,
     socket: '/run/pidstream/control.sock',
     group: '',
-    enabled: true,
   },
 } satisfies RawTable;

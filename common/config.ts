@@ -193,10 +193,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 export const CONFIG_FLAGS = [
   { flag: '--out <dir>', key: 'output.dir', help: 'directory of the Avro event files' },
   { flag: '--kafka <brokers>', key: 'kafka.brokers', help: 'Kafka brokers, host:port,…' },
-  { flag: '--registry <url>', key: 'kafka.registry.url', help: 'schema registry URL' },
+  { flag: '--schema-registry <url>', key: 'kafka.registry.url', help: 'schema registry URL' },
   { flag: '--spool <dir>', key: 'spool.dir', help: 'durable spool directory before Kafka' },
-  { flag: '--coredump <mode>', key: 'coredump.mode', help: 'crash capture: auto, @@, @ or off' },
-  { flag: '--core-socket <path>', key: 'coredump.socket', help: 'coredump socket path' },
+  { flag: '--coredump-socket <path>', key: 'coredump.socket', help: 'coredump socket path' },
   { flag: '--metrics <addr>', key: 'metrics.address', help: 'metrics listen address, or off' },
   { flag: '--control-socket <path>', key: 'control.socket', help: 'status socket path' },
   { flag: '--log-level <level>', key: 'log.level', help: 'fatal … trace, or silent' },

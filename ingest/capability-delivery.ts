@@ -17,11 +17,11 @@ export interface Reachability {
   detail: string;
 }
 
-async function probeKafka(brokers: string[], clientId: string): Promise<Reachability> {
+async function probeKafka(brokers: string[]): Promise<Reachability> {
   const target = brokers.join(',');
   const admin = new Kafka({
     brokers,
-    clientId: `${clientId}-doctor`,
+    clientId: 'pidstream-doctor',
     connectionTimeout: DELIVERY_PROBE_TIMEOUT_MS,
     requestTimeout: DELIVERY_PROBE_TIMEOUT_MS,
     retry: { retries: 0 },
@@ -58,7 +58,7 @@ async function probeRegistry(url: string): Promise<Reachability> {
 export async function probeDelivery(config: Config): Promise<Reachability[]> {
   const checks: Promise<Reachability>[] = [];
   if (config.kafka.brokers.length > 0) {
-    checks.push(probeKafka(config.kafka.brokers, config.kafka.client_id));
+    checks.push(probeKafka(config.kafka.brokers));
   }
   if (config.kafka.registry.url !== '') checks.push(probeRegistry(config.kafka.registry.url));
   return Promise.all(checks);

@@ -33,22 +33,20 @@ export interface StartupPlan {
 function crashCapture(report: CapabilityReport, config: Config): PlanStep {
   const area = 'crash capture';
   const socket = config.coredump.socket;
-  const mode = config.coredump.mode;
-  const plain = has(report, 'coredump_socket');
-  const ack = has(report, 'coredump_socket_ack');
-  if (mode === 'off') return { area, text: 'off (coredump.mode = off)', degraded: false };
-  if (ack && (mode === 'auto' || mode === '@@')) {
+  if (!config.coredump.enabled) {
+    return { area, text: 'off (coredump.enabled = false)', degraded: false };
+  }
+  if (has(report, 'coredump_socket_ack')) {
     const text = `core_pattern @@${socket}: the policy answers each coredump_req before any core is sent`;
     return { area, text, degraded: false };
   }
-  if (plain && (mode === 'auto' || mode === '@')) {
-    const why = mode === '@' ? 'coredump.mode = @' : 'no @@ request/ack (Linux 6.17)';
-    const text = `core_pattern @${socket}: every core is streamed and the policy applied as it arrives (${why})`;
-    return { area, text, degraded: mode === 'auto' };
+  if (has(report, 'coredump_socket')) {
+    const text = `core_pattern @${socket}: every core is streamed and the policy applied as it arrives (no @@ request/ack: Linux 6.17)`;
+    return { area, text, degraded: true };
   }
-  const needs = mode === '@@' ? '@@ (Linux 6.17)' : 'a coredump socket (Linux 6.16)';
   const owner = report.corePattern.owner;
-  return { area, text: `off: needs ${needs}; core_pattern stays with ${owner}`, degraded: true };
+  const text = `off: needs a coredump socket (Linux 6.16); core_pattern stays with ${owner}`;
+  return { area, text, degraded: true };
 }
 
 function takeover(report: CapabilityReport, capture: PlanStep): PlanStep | null {

@@ -57,14 +57,14 @@ describe('config errors', () => {
   it('reports every bad value of a file, one line each', () => {
     const path = configFile(
       'several.toml',
-      '[coredump]\nrate_limit_per_minute = -1\nmode = "always"\n[kafka]\nbokers = ["x:1"]\n',
+      '[coredump]\nrate = "lots"\nenabled = "always"\n[kafka]\nbokers = ["x:1"]\n',
     );
     expect(() => loadConfig({ path, env: {} })).toThrow(
       new ConfigError(
         [
-          `config: coredump.mode = "always" (from ${path}): expected one of auto, @@, @, off`,
-          `config: coredump.rate_limit_per_minute = -1 (from ${path}): expected an integer from 0 to 100000`,
-          `config: kafka.bokers: unknown key (from ${path}); expected one of brokers, client_id, compression, topics, registry`,
+          `config: coredump.enabled = "always" (from ${path}): expected true or false`,
+          `config: coredump.rate = "lots" (from ${path}): expected a rate like 10/min, 1/s or 100/h`,
+          `config: kafka.bokers: unknown key (from ${path}); expected one of brokers, compression, topics, registry`,
         ].join('\n'),
       ),
     );

@@ -37,7 +37,11 @@ describe('config precedence', () => {
       },
       flags: { 'metrics.address': '127.0.0.1:3333', 'log.level': undefined },
     });
-    expect(loaded.config.spool).toEqual({ dir: '/srv/spool-from-env', max_bytes: 64 * 1024 ** 2 });
+    expect(loaded.config.spool).toEqual({
+      dir: '/srv/spool-from-env',
+      max_bytes: 64 * 1024 ** 2,
+      fsync: 'batch',
+    });
     expect(loaded.config.kafka.brokers).toEqual(['env-a:9092', 'env-b:9093']);
     expect(loaded.config.metrics.address).toBe('127.0.0.1:3333');
     expect(loaded.config.log.level).toBe('info');

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { distFile } from '../common/paths.js';
+import { withCorePattern } from './support/core-pattern.js';
 
 /**
  * PIDSTREAM_DOCTOR_HIDE is the doctor's test switch: the listed capabilities are reported
@@ -20,7 +21,8 @@ function doctor(
 
 const HIDDEN = 'hidden by PIDSTREAM_DOCTOR_HIDE (test switch)';
 
-describe('doctor with features hidden by the test switch', () => {
+// The core_pattern lock waits up to 300 s for another suite that holds it.
+describe('doctor with features hidden by the test switch', { timeout: 400_000 }, () => {
   it('falls back to connector exit records and turns crash capture off without PIDFD_INFO_EXIT and the socket', () => {
     // Hiding coredump_socket also keeps the doctor away from core_pattern.
     const run = doctor('pidfd_info_exit,coredump_socket');
@@ -62,12 +64,18 @@ describe('doctor with features hidden by the test switch', () => {
     expect(run.status).toBe(3);
   });
 
-  it('plans /proc scans without the proc connector and leaves @@ unprobed with --no-core-probe', () => {
-    const run = doctor('proc_connector', ['--no-core-probe']);
+  it('plans /proc scans without the proc connector and leaves core_pattern alone with --no-core-probe', async () => {
+    const { run, original } = await withCorePattern(async (pattern) => ({
+      run: doctor('proc_connector', ['--no-core-probe']),
+      original: pattern,
+    }));
     const lines = run.stdout.split('\n');
     expect(lines).toContain(`missing  proc connector          Linux 2.6.15  ${HIDDEN}`);
+    // An agent holding core_pattern with @@ is evidence enough; otherwise nothing is probed.
     expect(lines).toContain(
-      'unknown  core_pattern @@socket   Linux 6.17    not probed (--no-core-probe)',
+      original.startsWith('@@')
+        ? 'ok       core_pattern @@socket   Linux 6.17    core_pattern holds an @@ socket now'
+        : 'unknown  core_pattern @@socket   Linux 6.17    not probed (--no-core-probe)',
     );
     expect(lines).toContain(
       '  ! discovery       /proc scans only: processes that live less than a scan interval are missed',

@@ -46,7 +46,8 @@ function expectedCoreLines(original: string): { owner: string; socketLines: stri
   };
 }
 
-describe('doctor on this host (Linux 6.18, root)', () => {
+// The core_pattern lock waits up to 300 s for another suite that holds it.
+describe('doctor on this host (Linux 6.18, root)', { timeout: 400_000 }, () => {
   it('reports every capability present with the kernel that brings it, and exits 0', async () => {
     const { run, original } = await doctorHoldingCorePattern([]);
     const { owner, socketLines } = expectedCoreLines(original);
