@@ -26,7 +26,7 @@ import { CHUNK_ROWS } from './chunk-buffers.js';
 import { EventDecoder, readVarint, type GroupDictionary } from './decoder.js';
 
 /** Schema holding the loaded tables; the views in `main` read them. */
-export const STORE_SCHEMA = 'events';
+export const STORE_SCHEMA = 'pidstream_events';
 
 function stagingType(column: Column): DuckDBType {
   switch (column.kind) {
