@@ -40,11 +40,14 @@ describe('cgroup2 mount', () => {
   });
 });
 
-describe('CgroupIndex', () => {
+describe.each([
+  ['file handles', true],
+  ['walks of the hierarchy', false],
+])('CgroupIndex through %s', (_, handles) => {
   it('maps a cgroup the test creates to its path, and nested ones below it', () => {
     const outer = makeCgroup(`pidstream-test-index-${process.pid}`);
     const inner = makeCgroup(`pidstream-test-index-${process.pid}/worker.scope`);
-    const index = new CgroupIndex(ROOT as string);
+    const index = new CgroupIndex(ROOT as string, { handles });
     expect(index.lookup(1)?.path).toBe('/');
     expect(index.lookup(outer.id)?.path).toBe(outer.path);
     expect(index.lookup(inner.id)).toEqual({
@@ -54,11 +57,37 @@ describe('CgroupIndex', () => {
       containerId: null,
       podUid: null,
     });
+    expect(index.handlesOff).toBe(handles ? null : 'turned off by the caller');
   });
 
+  it('resolves a cgroup removed before it was first looked up to null', () => {
+    const gone = makeCgroup(`pidstream-test-gone-${process.pid}`);
+    rmdirSync(join(ROOT as string, gone.path));
+    made.shift();
+    const index = new CgroupIndex(ROOT as string, { minRescanIntervalMs: 0, handles });
+    expect(index.lookup(gone.id)).toBeNull();
+  });
+});
+
+describe('CgroupIndex through file handles', () => {
+  it('resolves a cgroup created after its first lookup in one step, without walking', () => {
+    const index = new CgroupIndex(ROOT as string);
+    expect(index.lookup(1)?.path).toBe('/');
+    const late = makeCgroup(`pidstream-test-handle-${process.pid}`);
+    expect(index.lookup(late.id)?.path).toBe(late.path);
+    expect(index.lookup(late.id)?.path).toBe(late.path);
+    expect([index.scans, index.handleLookups]).toEqual([0, 2]);
+  });
+});
+
+describe('CgroupIndex through walks of the hierarchy', () => {
   it('rescans on a miss to find a cgroup created after the last walk', () => {
     let now = 0;
-    const index = new CgroupIndex(ROOT as string, { minRescanIntervalMs: 100, now: () => now });
+    const index = new CgroupIndex(ROOT as string, {
+      minRescanIntervalMs: 100,
+      now: () => now,
+      handles: false,
+    });
     index.rescan();
     const late = makeCgroup(`pidstream-test-late-${process.pid}`);
     now = 100;
@@ -68,7 +97,11 @@ describe('CgroupIndex', () => {
 
   it('walks at most once per interval, however many unknown ids arrive', () => {
     let now = 0;
-    const index = new CgroupIndex(ROOT as string, { minRescanIntervalMs: 100, now: () => now });
+    const index = new CgroupIndex(ROOT as string, {
+      minRescanIntervalMs: 100,
+      now: () => now,
+      handles: false,
+    });
     index.rescan();
     const late = makeCgroup(`pidstream-test-bound-${process.pid}`);
     now = 50;
@@ -77,13 +110,5 @@ describe('CgroupIndex', () => {
     now = 150;
     expect(index.lookup(late.id)?.path).toBe(late.path);
     expect(index.scans).toBe(2);
-  });
-
-  it('resolves a cgroup removed before any walk saw it to null', () => {
-    const gone = makeCgroup(`pidstream-test-gone-${process.pid}`);
-    rmdirSync(join(ROOT as string, gone.path));
-    made.shift();
-    const index = new CgroupIndex(ROOT as string, { minRescanIntervalMs: 0 });
-    expect(index.lookup(gone.id)).toBeNull();
   });
 });

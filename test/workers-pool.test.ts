@@ -9,6 +9,7 @@ import {
   DISCOVERY_FORK,
   type EncodedBodies,
   type EncodeExitsTask,
+  FLAG_CGROUP_ID,
   FLAG_WAIT_STATUS,
   RawExitWriter,
   SOURCE_PIDFD,
@@ -35,14 +36,14 @@ function batchOf(count: number): ArrayBuffer {
     writer.write({
       source: SOURCE_PIDFD,
       discovery: DISCOVERY_FORK,
-      flags: FLAG_WAIT_STATUS,
+      flags: FLAG_WAIT_STATUS | FLAG_CGROUP_ID,
       pid: 1000 + i,
       ppid: 0,
       waitStatus: i << 8,
       coredumpMask: 0,
       creds: [0, 0, 0, 0, 0, 0, 0, 0],
       pidfsIno: 0,
-      cgroupId: 0,
+      cgroupId: 1,
       startTimeUs: 0,
       exitTimeUs: 1_700_000_000_000_000 + i,
       coredumpSeq: 0,
@@ -65,14 +66,21 @@ describe('the Piscina worker entry dist/workers/task.js', () => {
     expect(result.dropped).toEqual([]);
     const type = bodyType('ProcessExit');
     const codes: unknown[] = [];
+    const paths: unknown[] = [];
     let at = 0;
     for (const length of result.lengths) {
-      const body = type.fromBuffer(Buffer.from(result.bodies, at, length)) as { exit_code: number };
+      const body = type.fromBuffer(Buffer.from(result.bodies, at, length)) as {
+        exit_code: number;
+        cgroup: { path: string };
+      };
       codes.push(body.exit_code);
+      paths.push(body.cgroup.path);
       at += length;
     }
     expect(at).toBe(result.bodies.byteLength);
     expect(codes).toEqual([0, 1, 2]);
+    // The root cgroup, resolved in the worker thread through the cgroup index.
+    expect(paths).toEqual(['/', '/', '/']);
   });
 
   it('rejects an unknown task by name', async () => {

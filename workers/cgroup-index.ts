@@ -1,21 +1,28 @@
 /**
- * cgroup id → path, through an index of the cgroup2 hierarchy. The id the kernel reports
- * (PIDFD_INFO_CGROUPID, Linux 6.13; `cgroupid` in PIDFD_INFO_EXIT, 6.15) is the inode number
- * of the cgroup's directory on cgroup2 (kernfs node id, unique for the boot on 64-bit), so
- * one walk of the mount with lstat gives the whole map.
+ * cgroup id → path. The id the kernel reports (PIDFD_INFO_CGROUPID, Linux 6.13; `cgroupid` in
+ * PIDFD_INFO_EXIT, 6.15) is the kernfs node id of the cgroup's directory on cgroup2, which is
+ * also its inode number and a valid file handle.
  *
- * The index is kept current by a rescan when an id is missing, at most once per
+ * An unknown id is resolved in one step through that file handle (native/cgroup-handle.ts),
+ * and remembered. Where handles are refused (no CAP_DAC_READ_SEARCH), the index falls back to
+ * walking the whole hierarchy with lstat, again when an id is missing, at most once per
  * `minRescanIntervalMs`: a burst of exits from a cgroup that is already gone cannot turn into
- * a burst of walks. A cgroup removed before any walk saw it resolves to a null path.
+ * a burst of walks. Either way, a cgroup removed before it was first looked up resolves to
+ * null.
  */
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { isErrno } from '../common/errors.js';
+import { CgroupHandles } from '../native/cgroup-handle.js';
 import { type CgroupFacts, parseCgroupPath } from './cgroup-path.js';
 
 /** Default bound on walks of the hierarchy prompted by unknown ids. */
 export const CGROUP_RESCAN_MIN_INTERVAL_MS = 250;
-/** Cap on directories in the index; a walk stops there and says so in `truncated`. */
+/**
+ * Cap on cgroups in the index. A walk stops there and says so in `truncated`; ids resolved
+ * through handles start a fresh index when it is full (each is one syscall away again).
+ */
 export const CGROUP_INDEX_MAX_ENTRIES = 100_000;
 
 export interface CgroupEntry extends CgroupFacts {
@@ -32,6 +39,8 @@ export interface CgroupIndexOptions {
   minRescanIntervalMs?: number;
   /** Monotonic milliseconds; tests drive it to avoid depending on the wall clock. */
   now?: () => number;
+  /** Resolve unknown ids through file handles (the default); false: always walk. */
+  handles?: boolean;
 }
 
 export class CgroupIndex {
@@ -44,23 +53,73 @@ export class CgroupIndex {
   scans = 0;
   /** True when the last walk hit CGROUP_INDEX_MAX_ENTRIES. */
   truncated = false;
+  /** Ids resolved through file handles. */
+  handleLookups = 0;
+  /** Why file handles are not used, when they are not: the error that turned them off. */
+  handlesOff: string | null = null;
+  #handles: CgroupHandles | null = null;
 
   constructor(root: string, options: CgroupIndexOptions = {}) {
     this.root = root;
     this.#minInterval = options.minRescanIntervalMs ?? CGROUP_RESCAN_MIN_INTERVAL_MS;
     this.#now = options.now ?? (() => performance.now());
+    if (options.handles === false) {
+      this.handlesOff = 'turned off by the caller';
+    } else {
+      this.#handles = this.#tryHandles(root);
+    }
+  }
+
+  #tryHandles(root: string): CgroupHandles | null {
+    try {
+      return new CgroupHandles(root);
+    } catch (err) {
+      this.handlesOff = err instanceof Error ? err.message : String(err);
+      return null;
+    }
   }
 
   /** The cgroup with this id, or null when it is not (or no longer) in the hierarchy. */
   lookup(id: number): Readonly<CgroupEntry> | null {
-    let entry = this.#entries.get(id);
-    if (entry === undefined && this.#now() - this.#lastScan >= this.#minInterval) {
-      this.rescan();
-      entry = this.#entries.get(id);
-    }
+    const entry = this.#entries.get(id) ?? this.#resolve(id);
     if (entry === undefined) return null;
     entry.parsed ??= { path: entry.path, ...parseCgroupPath(entry.path) };
     return entry.parsed;
+  }
+
+  #resolve(id: number): Seen | undefined {
+    if (this.#handles !== null) {
+      const path = this.#byHandle(this.#handles, id);
+      if (path !== undefined) return path === null ? undefined : this.#remember(id, path);
+    }
+    if (this.#now() - this.#lastScan < this.#minInterval) return undefined;
+    this.rescan();
+    return this.#entries.get(id);
+  }
+
+  /** The path, null for a removed cgroup, undefined when handles failed and were turned off. */
+  #byHandle(handles: CgroupHandles, id: number): string | null | undefined {
+    try {
+      this.handleLookups++;
+      return handles.pathOf(id);
+    } catch (err) {
+      // EPERM (no CAP_DAC_READ_SEARCH) or a kernel without kernfs handles: the same for every
+      // id, so handles are turned off for good and the walk takes over.
+      if (!isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP') && !isErrno(err, 'EINVAL')) {
+        throw err;
+      }
+      this.handlesOff = (err as Error).message;
+      this.#handles = null;
+      handles.close();
+      return undefined;
+    }
+  }
+
+  #remember(id: number, path: string): Seen {
+    if (this.#entries.size >= CGROUP_INDEX_MAX_ENTRIES) this.#entries = new Map();
+    const seen = { path, parsed: null };
+    this.#entries.set(id, seen);
+    return seen;
   }
 
   /** Walks the whole hierarchy again; entries of removed cgroups go, parsed facts of kept ones stay. */
