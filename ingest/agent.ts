@@ -27,6 +27,10 @@ import {
   SOURCE_NAMES,
   type WorkerContext,
 } from '../workers/protocol.js';
+import { Clocks } from './clock.js';
+import { poolAnalyser, type TaskRunner } from './coredump/analyser.js';
+import { Coredumps } from './coredump/coredumps.js';
+import { CoredumpEncoder } from './coredump/emit.js';
 import { ExitBatches } from './exit-batches.js';
 import { cgroupMounts } from './oom.js';
 import type { AgentOptions } from './options.js';
@@ -66,6 +70,7 @@ export class Agent {
   #pool: Piscina<EncodeExitsTask, EncodedBodies> | null = null;
   #batches: ExitBatches | null = null;
   #watcher: ExitWatcher | null = null;
+  #coredumps: Coredumps | null = null;
   #status: StatusLine | null = null;
   #pending: StampedEvent[] = [];
   #writing: Promise<void> | null = null;
@@ -147,6 +152,15 @@ export class Agent {
       { batchSize: this.options.batchSize, lingerMs: this.options.batchLingerMs },
     );
     watcher.start();
+    // The pool runs the core analyser's tasks ('plan-core', 'analyse-core') beside the exits.
+    this.#coredumps = new Coredumps(
+      this.options.coredumps,
+      this,
+      new CoredumpEncoder(redactor, new Clocks()),
+      poolAnalyser(this.#pool as unknown as TaskRunner),
+      logger('coredump'),
+    );
+    this.#coredumps.start();
     if (this.options.statusLine) {
       this.#status = new StatusLine(() => this.stats);
       this.#status.start();
@@ -272,6 +286,8 @@ export class Agent {
 
   async #stop(reason: string): Promise<void> {
     this.#status?.stop();
+    // core_pattern goes back first; crashes in flight are reported while exits still link.
+    await this.#coredumps?.stop();
     await this.#watcher?.stop();
     await this.#batches?.idle();
     this.agentEvent({

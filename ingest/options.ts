@@ -2,6 +2,7 @@
 import type { LogLevel } from '../common/log.js';
 import type { KafkaSinkOptions } from '../streams/kafka-sink.js';
 import type { EventSink } from '../streams/types.js';
+import { type CoredumpOptions, DEFAULT_COREDUMP_OPTIONS } from './coredump/options.js';
 import { DEFAULT_REDACTION_RULES, type RedactionRule } from './redaction.js';
 
 export interface AgentOptions {
@@ -25,6 +26,8 @@ export interface AgentOptions {
   logLevel: LogLevel;
   /** The one-line live status on stderr; shown only when stderr is a terminal. */
   statusLine: boolean;
+  /** Crash capture on the coredump socket: core_pattern, policy, store. */
+  coredumps: CoredumpOptions;
   /** Overrides the sink (tests, Kafka); the Avro file sink in `outDir` when absent. */
   sink?: EventSink;
   /**
@@ -45,6 +48,7 @@ export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = {
   workers: 1,
   logLevel: 'info',
   statusLine: true,
+  coredumps: DEFAULT_COREDUMP_OPTIONS,
 };
 
 /**

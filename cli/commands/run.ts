@@ -10,6 +10,12 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseByteSize, parseDuration } from '../../common/config-schema.js';
 import { configureLogging, LOG_LEVELS, type LogLevel } from '../../common/log.js';
 import { Agent } from '../../ingest/agent.js';
+import {
+  type CoredumpFlags,
+  coredumpOptionsFrom,
+  DEFAULT_COREDUMP_OPTIONS,
+} from '../../ingest/coredump/options.js';
+import { parseCoreRate } from '../../ingest/coredump/policy.js';
 import { type AgentOptions, DEFAULT_AGENT_OPTIONS } from '../../ingest/options.js';
 import {
   DEFAULT_REDACTION_RULES,
@@ -23,7 +29,7 @@ import type { FsyncPolicy } from '../../streams/spool.js';
 /** Upper bound of --workers: more threads than this only add memory on any host pidstream fits. */
 const MAX_WORKERS = 64;
 
-interface RunFlags {
+interface RunFlags extends CoredumpFlags {
   out: string;
   rotateBytes: number;
   rotateAge: number;
@@ -120,13 +126,66 @@ export function agentOptionsFrom(flags: RunFlags): AgentOptions {
     logLevel: flags.logLevel,
     redactionRules: rules,
     kafka: kafkaOptionsFrom(flags),
+    coredumps: coredumpOptionsFrom(flags),
   };
+}
+
+function coreRate(value: string): CoredumpFlags['coreRate'] {
+  try {
+    return parseCoreRate(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The flags about crash capture (ingest/coredump). */
+function addCoredumpFlags(command: Command): Command {
+  const c = DEFAULT_COREDUMP_OPTIONS;
+  const rate = `${c.policy.ratePerExe}/min`;
+  return command
+    .option('--no-coredumps', 'leave core_pattern alone: no crash capture')
+    .option('--coredump-socket <path>', 'socket core_pattern points at', c.socketPath)
+    .option('--core-pattern-state <path>', 'where the replaced core_pattern is kept', c.statePath)
+    .option('--core-store <dir>', 'keep cores here, gzip-compressed (default: analyse only)')
+    .option(
+      '--core-max-size <size>',
+      'refuse or cut cores above this',
+      bytes,
+      c.policy.maxCoreBytes,
+    )
+    .option('--core-store-max-bytes <size>', 'quota of --core-store', bytes, c.storeMaxBytes)
+    .option(
+      '--core-store-keep-free <size>',
+      'free space --core-store leaves',
+      bytes,
+      c.storeKeepFreeBytes,
+    )
+    .option(
+      '--core-rate <n/min>',
+      'cores per executable (N/S, N/MIN, N/H)',
+      coreRate,
+      parseCoreRate(rate),
+    )
+    .option(
+      '--core-allow-exe <path>',
+      'take only these executables (* at the end: prefix)',
+      collect,
+      [],
+    )
+    .option('--core-deny-exe <path>', 'never take these executables', collect, [])
+    .option('--core-allow-cgroup <path>', 'take only crashes in these cgroups', collect, [])
+    .option('--core-deny-cgroup <path>', 'never take crashes in these cgroups', collect, []);
 }
 
 export function registerRun(program: Command): void {
   const d = DEFAULT_AGENT_OPTIONS;
-  program
-    .command('run')
+  const run = program.command('run');
+  addCoredumpFlags(run);
+  run
     .description('run the agent: every process exit on this host as an Avro event')
     .option('--out <dir>', 'directory of the Avro files', d.outDir)
     .option(

@@ -48,18 +48,5 @@ export function poolAnalyser(pool: TaskRunner): CoreAnalyser {
   };
 }
 
-export function emptyAnalysis(error: string): CoreAnalysis {
-  return {
-    signal: null,
-    si_code: null,
-    fault_address: null,
-    thread_count: null,
-    crashing_tid: null,
-    pid: null,
-    comm: null,
-    modules: [],
-    backtrace: [],
-    signature: null,
-    analysis_error: error,
-  };
-}
+/** An analysis that holds only why there is none. */
+export { failedAnalysis as emptyAnalysis } from '../../workers/analyser/index.js';

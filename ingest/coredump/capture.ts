@@ -119,7 +119,10 @@ export class CrashCapturer {
     const errors: string[] = [];
     const attempt = <T>(what: string, read: () => T, fallback: T): T => {
       try {
-        return read();
+        const value = read();
+        // The /proc readers answer null for a file they could not read.
+        if (value === null) errors.push(`${what}: unreadable`);
+        return value;
       } catch (err) {
         const errno = (err as { errno?: unknown }).errno;
         errors.push(`${what}: ${typeof errno === 'number' ? errnoName(errno) : reason(err)}`);
@@ -133,10 +136,10 @@ export class CrashCapturer {
       null,
     );
     const stat = attempt('stat', () => this.#proc.stat(pid), null);
-    const argv = attempt('cmdline', () => this.#proc.argv(pid), {
+    const argv = attempt('cmdline', () => this.#proc.argv(pid), null) ?? {
       bytes: new Uint8Array(0),
       truncated: false,
-    });
+    };
     const maps = attempt('maps', () => readCapped(`/proc/${pid}/maps`, MAPS_MAX_BYTES), null);
     const limits = attempt(
       'limits',
@@ -148,13 +151,13 @@ export class CrashCapturer {
       pid,
       pidfsIno: attempt('pidfs inode', () => pidfsInode(pidfd), null),
       info,
-      comm: stat?.comm ?? attempt('comm', () => this.#proc.comm(pid), ''),
+      comm: stat?.comm ?? attempt('comm', () => this.#proc.comm(pid), null) ?? '',
       ppid: info?.ppid ?? stat?.ppid ?? null,
       startTicks: stat?.startTicks ?? null,
       exe: attempt('exe', () => this.#proc.exe(pid), null),
       argv: argv.bytes,
       argvTruncated: argv.truncated,
-      cgroupPath: attempt('cgroup', () => cgroup2Path(this.#proc.cgroupFile(pid)), null),
+      cgroupPath: attempt('cgroup', () => cgroup2Path(this.#proc.cgroupFile(pid) ?? ''), null),
       cwd: attempt('cwd', () => readlinkSync(`/proc/${pid}/cwd`), null),
       coreRlimit: limits === null ? null : parseCoreRlimit(limits.text),
       estimatedBytes: maps === null ? null : estimateCoreBytes(maps.text),

@@ -17,6 +17,7 @@ import { CorePolicy, type Verdict } from './policy.js';
 import { CoredumpServer, type CrashReport } from './server.js';
 import { CoreStore } from './store.js';
 import {
+  corePatternHolder,
   repairStaleCorePattern,
   restoreCorePattern,
   takeOverCorePattern,
@@ -78,6 +79,12 @@ export class Coredumps {
         this.#log.info({ corePattern: repaired }, 'core_pattern left by a stopped agent restored');
       }
       this.#log.info('crash capture is off (--no-coredumps): core_pattern left alone');
+      return;
+    }
+    const holder = corePatternHolder(o.statePath);
+    if (holder !== null) {
+      const detail = `crash capture is off: pidstream agent ${holder.pid} holds core_pattern ${holder.ours}`;
+      this.#host.degraded('core_pattern socket', '6.16', detail);
       return;
     }
     mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 });

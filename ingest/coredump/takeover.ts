@@ -92,6 +92,29 @@ function tryWrite(pattern: string, path: string): boolean {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Another live agent that holds core_pattern (its state file names it and the pattern is
+ * still its own), or null. Two agents on one host must not fight over the pattern or the
+ * socket: the second runs without crash capture.
+ */
+export function corePatternHolder(
+  statePath: string,
+  patternPath = CORE_PATTERN_PATH,
+): CorePatternState | null {
+  const state = readState(statePath);
+  if (state === null || state.pid === process.pid || !alive(state.pid)) return null;
+  return readCorePattern(patternPath) === state.ours ? state : null;
+}
+
 /**
  * The pattern that was there before pidstream: from a dead agent's state file while
  * core_pattern still holds what that agent wrote, otherwise the current pattern.
@@ -162,7 +185,7 @@ export function repairStaleCorePattern(
   patternPath = CORE_PATTERN_PATH,
 ): string | null {
   const stale = readState(statePath);
-  if (stale === null) return null;
+  if (stale === null || corePatternHolder(statePath, patternPath) !== null) return null;
   if (readCorePattern(patternPath) === stale.ours) writeFileSync(patternPath, stale.previous);
   rmSync(statePath, { force: true });
   return readCorePattern(patternPath);
