@@ -11,7 +11,7 @@ import { parseSpeed, summaryOption } from '../replay/flags.js';
 import { untilInterrupted } from '../replay/interrupt.js';
 import { replay, ReplaySummary } from '../replay/replay.js';
 import { formatSummary } from '../replay/summary.js';
-import { parseBound, RangeBound } from '../replay/time-range.js';
+import { parseBound } from '../replay/time-range.js';
 
 interface ReplayFlags {
   from: string;
@@ -53,8 +53,6 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const since = flags.since === undefined ? null : parseBound(flags.since, '--since');
   const until = flags.until === undefined ? null : parseBound(flags.until, '--until');
   const filter = flags.filter === undefined ? null : compileFilter(flags.filter);
-  const timeOf = (bound: RangeBound | null): number | null =>
-    bound?.kind === 'time' ? bound.timeUs : null;
 
   const source = await openReplaySource(flags.from, { since, until });
   const sink = await openReplaySink(flags.to).catch(async (err: unknown) => {
@@ -64,8 +62,8 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const summary = await untilInterrupted((signal) =>
     replay(source, sink, {
       speed: flags.speed,
-      sinceUs: timeOf(since),
-      untilUs: timeOf(until),
+      since,
+      until,
       filter,
       rewriteTime: flags.rewriteTime === 'now',
       restamp: flags.restamp,

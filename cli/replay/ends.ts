@@ -7,7 +7,7 @@ import { UsageError } from '../../common/errors.js';
 import { openSink, openSource } from '../../streams/open.js';
 import type { EventSink, EventSource } from '../../streams/types.js';
 import { parseStreamUri } from '../../streams/uri.js';
-import type { RangeBound } from './time-range.js';
+import { RangeBound, timeOf } from './time-range.js';
 
 export interface SourceRange {
   since: RangeBound | null;
@@ -22,7 +22,11 @@ export async function openReplaySource(raw: string, range: SourceRange): Promise
       `--since/--until offset:… select Kafka offsets; ${raw} is not a Kafka topic`,
     );
   }
-  return openSource(uri);
+  // Kafka's time index holds when each message was produced, never before its event: seeking
+  // to --since skips only events before it. --until is not passed on, because an event
+  // produced late may lie before it; the replay selects by event time exactly.
+  const since = timeOf(range.since);
+  return openSource(uri, since === null ? {} : { kafkaFromTimeMs: Math.floor(since / 1000) });
 }
 
 export async function openReplaySink(raw: string): Promise<EventSink> {

@@ -12,12 +12,13 @@ import { Pacer } from './pacer.js';
 import { Progress } from './progress.js';
 import { readStamp, Restamper } from './restamp.js';
 import { summarise, Summary } from './summary.js';
+import { RangeBound, timeOf, withinOffsets } from './time-range.js';
 
 export interface ReplayOptions {
   speed: number;
-  /** Event-time bounds, microseconds: since inclusive, until exclusive. */
-  sinceUs: number | null;
-  untilUs: number | null;
+  /** Bounds by event time or Kafka offsets: since inclusive, until exclusive. */
+  since: RangeBound | null;
+  until: RangeBound | null;
   filter: CompiledFilter | null;
   /** `--rewrite-time now`: times become emission times; implies restamping. */
   rewriteTime: boolean;
@@ -54,8 +55,8 @@ export async function replay(
     options.progress === null
       ? null
       : new Progress(options.progress, emitter.state, {
-          startUs: options.sinceUs,
-          endUs: options.untilUs,
+          startUs: timeOf(options.since),
+          endUs: timeOf(options.until),
           total: options.total ?? null,
           speed: options.speed,
         });
@@ -82,12 +83,17 @@ async function run(
   options: ReplayOptions,
 ): Promise<void> {
   const { filter, signal } = options;
-  const sinceUs = options.sinceUs ?? Number.NEGATIVE_INFINITY;
-  const untilUs = options.untilUs ?? Number.POSITIVE_INFINITY;
+  const sinceUs = timeOf(options.since) ?? Number.NEGATIVE_INFINITY;
+  const untilUs = timeOf(options.until) ?? Number.POSITIVE_INFINITY;
+  const byOffset = options.since?.kind === 'offsets' || options.until?.kind === 'offsets';
   for await (const event of source.events()) {
     if (signal.aborted) break;
     counts.read++;
-    if (event.timeUs < sinceUs || event.timeUs >= untilUs) {
+    const outside =
+      event.timeUs < sinceUs ||
+      event.timeUs >= untilUs ||
+      (byOffset && !withinOffsets(event.position, options.since, options.until));
+    if (outside) {
       counts.outOfRange++;
       continue;
     }

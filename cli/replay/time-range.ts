@@ -58,8 +58,36 @@ export function parseBound(text: string, flag: string, nowUs?: number): RangeBou
   return { kind: 'offsets', all: null, byPartition };
 }
 
+/** The time a bound sets, in microseconds, or null for none or an offset bound. */
+export function timeOf(bound: RangeBound | null): number | null {
+  return bound?.kind === 'time' ? bound.timeUs : null;
+}
+
 /** The offset a bound sets for `partition`, or undefined when it names none for it. */
 export function offsetFor(bound: RangeBound | null, partition: number): bigint | undefined {
   if (bound === null || bound.kind !== 'offsets') return undefined;
   return bound.byPartition.get(partition) ?? bound.all ?? undefined;
+}
+
+/** Partition and offset of a Kafka event from its position, `topic/partition@offset`. */
+export function kafkaPosition(position: string): { partition: number; offset: bigint } | null {
+  const match = /\/(\d+)@(\d+)$/.exec(position);
+  if (match === null) return null;
+  return { partition: Number(match[1]), offset: BigInt(match[2] as string) };
+}
+
+/**
+ * Whether an event at `position` lies within offset bounds (since inclusive, until exclusive);
+ * a bound that names no offset for the event's partition does not limit it.
+ */
+export function withinOffsets(
+  position: string,
+  since: RangeBound | null,
+  until: RangeBound | null,
+): boolean {
+  const at = kafkaPosition(position);
+  if (at === null) return true;
+  const low = offsetFor(since, at.partition);
+  const high = offsetFor(until, at.partition);
+  return (low === undefined || at.offset >= low) && (high === undefined || at.offset < high);
 }
