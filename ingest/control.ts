@@ -16,11 +16,13 @@ import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 
-import { ConfigError } from '../common/errors.js';
+import { ConfigError, isErrno, PidstreamError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
   accept,
+  AF_UNIX,
   close,
+  connect,
   epollCreate,
   epollCtl,
   EPOLL_CTL_ADD,
@@ -32,12 +34,14 @@ import {
   pidfdSendSignal,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
+  SOCK_STREAM,
+  socket,
   SOL_SOCKET,
   SO_PEERPIDFD,
   write,
 } from '../native/libc.js';
 import { pidfdGetInfo, PIDFD_INFO_CREDS, PIDFD_INFO_PID } from '../native/pidfd.js';
-import { listenUnix } from '../native/unix-socket.js';
+import { listenUnix, sockaddrUn } from '../native/unix-socket.js';
 import type { AgentStats } from './stats.js';
 
 /** Connections waiting to be accepted; status callers are few. */
@@ -92,6 +96,20 @@ export function identifyPeer(fd: number): Peer {
   }
 }
 
+/** Whether something accepts connections at `path` now (a blocking AF_UNIX connect is immediate). */
+function socketAnswers(path: string): boolean {
+  const fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  try {
+    connect(fd, sockaddrUn(path), path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ECONNREFUSED') || isErrno(err, 'ENOENT')) return false;
+    throw err;
+  } finally {
+    close(fd);
+  }
+}
+
 /** Null when `peer` may read the status, else the reason it may not. */
 export function refusalReason(peer: Peer, gid: number | null): string | null {
   if (peer.uid === 0) return null;
@@ -117,10 +135,19 @@ export class ControlServer {
     this.#gid = resolveGroup(options.group);
   }
 
-  /** Binds the socket (replacing a stale file from a previous run) and starts answering. */
+  /**
+   * Binds the socket and starts answering. A socket file left by an agent that died is
+   * replaced; one a live agent still answers on is not: that is a PidstreamError.
+   */
   start(): void {
     const path = this.#o.socketPath;
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    if (socketAnswers(path)) {
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_CONTROL',
+        `status socket ${path}: another agent answers on it; set control.socket to another path`,
+      );
+    }
     rmSync(path, { force: true });
     this.#listenFd = listenUnix(path, LISTEN_BACKLOG);
     chmodSync(path, 0o666);

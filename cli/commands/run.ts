@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { parseByteSize, parseDuration } from '../../common/config-schema.js';
+import type { Config } from '../../common/config.js';
 import { configureLogging, LOG_LEVELS, type LogLevel } from '../../common/log.js';
-import { Agent } from '../../ingest/agent.js';
+import { Agent, AGENT_VERSION } from '../../ingest/agent.js';
 import {
   type CoredumpFlags,
   coredumpOptionsFrom,
@@ -24,7 +25,9 @@ import {
 } from '../../ingest/redaction.js';
 import { DEFAULT_TOPICS } from '../../streams/kafka-client.js';
 import { DEFAULT_SPOOL_MAX_BYTES } from '../../streams/kafka-sink.js';
+import { type AgentServices, startServices } from '../../ingest/services.js';
 import type { FsyncPolicy } from '../../streams/spool.js';
+import { addRunConfigOptions, applyRunConfig, withConfigOnlyKeys } from '../run-config.js';
 
 /** Upper bound of --workers: more threads than this only add memory on any host pidstream fits. */
 const MAX_WORKERS = 64;
@@ -244,13 +247,19 @@ export function registerRun(program: Command): void {
         .default(d.logLevel),
     )
     .action(async (flags: RunFlags) => {
+      // Flags given on the command line win; every other flag takes the configured value.
+      const { config } = applyRunConfig(run, flags as unknown as Record<string, unknown>);
       configureLogging(flags.logLevel);
-      await runAgent(agentOptionsFrom(flags));
+      await runAgent(withConfigOnlyKeys(agentOptionsFrom(flags), config), config);
     });
+  addRunConfigOptions(run);
 }
 
-/** Runs until SIGINT or SIGTERM; resolves after the clean stop. */
-export async function runAgent(options: AgentOptions): Promise<void> {
+/**
+ * Runs until SIGINT or SIGTERM; resolves after the clean stop. With `config`, the metrics
+ * endpoint and the status socket run beside the agent.
+ */
+export async function runAgent(options: AgentOptions, config?: Config): Promise<void> {
   const agent = new Agent(options);
   let stopRequested: (signal: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => {
@@ -259,11 +268,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => stopRequested(signal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let services: AgentServices | null = null;
   try {
     await agent.start();
+    if (config !== undefined) services = await startServices(agent, config, AGENT_VERSION);
     const signal = await stopped;
+    await services?.stop();
     await agent.stop(signal);
   } catch (err) {
+    await services?.stop();
     await agent.stop('start-up failed').catch(() => undefined);
     throw err;
   } finally {
