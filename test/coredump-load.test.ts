@@ -1,0 +1,73 @@
+/**
+ * The coredump server under load: ten crashes at once are all captured, and a 1 GiB core
+ * streams through the agent (analysed and stored) without the agent's memory growing with it.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { packageRoot } from '../common/paths.js';
+import { crasher } from './support/crashers.js';
+import { crash, coredumpOf, coredumps, peakRss, withCrashAgent } from './support/coredumps.js';
+
+const AT_ONCE = 10;
+const HEAP_MIB = 1024;
+/**
+ * The agent's peak RSS may grow by at most this while a 1 GiB core passes: the head, the
+ * planned ranges (16 MiB cap), two 1 MiB read buffers and the compressor's 8 MiB queue, with
+ * room for the garbage collector's lag.
+ */
+const RSS_GROWTH_MAX = 192 * 1024 * 1024;
+
+const dir = mkdtempSync(join(tmpdir(), 'pidstream-coredump-load-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('coredump server under load', () => {
+  it('captures ten crashes that happen at once', async () => {
+    const { result, events } = await withCrashAgent(['--core-rate', '100/min'], async () =>
+      Promise.all(Array.from({ length: AT_ONCE }, () => crash([crasher('null-deref'), 'read']))),
+    );
+    for (const c of result) {
+      const e = coredumpOf(events, c.pid);
+      expect(e.verdict).toBe('ACCEPTED');
+      expect(e.signal).toBe(11);
+      expect(e.fault_address).toBe(0);
+    }
+    expect(coredumps(events)).toHaveLength(AT_ONCE);
+  }, 300_000);
+
+  it('streams a 1 GiB core into the store with the agent RSS bounded', async () => {
+    const heap = join(dir, 'heap-gib');
+    const source = join(packageRoot(), 'test', 'fixtures', 'crashers', 'heap-gib.c');
+    execFileSync('gcc', ['-O1', '-o', heap, source]);
+    const store = join(dir, 'cores');
+    let growth = 0;
+    const { result, events } = await withCrashAgent(['--core-store', store], async (agent) => {
+      const pid = agent.child.pid ?? -1;
+      const before = peakRss(pid);
+      const crashed = await crash([heap, String(HEAP_MIB)]);
+      growth = peakRss(pid) - before;
+      return crashed;
+    });
+    const e = coredumpOf(events, result.pid);
+    expect(e.verdict).toBe('ACCEPTED');
+    expect(e.core_size).toBeGreaterThan(HEAP_MIB * 1024 * 1024);
+    expect(e.truncated).toBe(false);
+    expect(e.signal).toBe(11);
+    expect(growth).toBeLessThan(RSS_GROWTH_MAX);
+
+    const stored = e.stored;
+    expect(stored?.sensitive).toBe(false);
+    const path = stored?.path ?? '';
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(path).size).toBe(stored?.stored_size);
+    const bytes = readFileSync(path);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(stored?.sha256);
+    expect(gunzipSync(bytes).length).toBe(e.core_size);
+  }, 600_000);
+});
