@@ -5,6 +5,8 @@
  */
 import { type Command, Option } from 'commander';
 
+import { AvroFileSource } from '../../streams/avro-file-source.js';
+import { countFileEvents } from '../replay/extent.js';
 import { compileFilter } from '../replay/filter.js';
 import { openReplaySink, openReplaySource } from '../replay/ends.js';
 import { parseSpeed, summaryOption } from '../replay/flags.js';
@@ -59,6 +61,11 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
     await source.close();
     throw err;
   });
+  const progress = flags.progress && process.stderr.isTTY ? process.stderr : null;
+  const total =
+    progress !== null && source instanceof AvroFileSource
+      ? await countFileEvents(flags.from)
+      : null;
   const summary = await untilInterrupted((signal) =>
     replay(source, sink, {
       speed: flags.speed,
@@ -68,7 +75,8 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
       rewriteTime: flags.rewriteTime === 'now',
       restamp: flags.restamp,
       signal,
-      progress: flags.progress && process.stderr.isTTY ? process.stderr : null,
+      progress,
+      total,
     }),
   );
   process.stderr.write(`${render(summary, flags.summary)}\n`);

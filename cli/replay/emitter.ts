@@ -34,7 +34,7 @@ export interface EmitTotals {
 }
 
 export class Emitter {
-  readonly state: ProgressState = { written: 0, timeUs: null };
+  readonly state: ProgressState = { read: 0, written: 0, timeUs: null };
   readonly totals: EmitTotals = { written: 0, firstUs: null, lastUs: null, firstMs: 0, lastMs: 0 };
   readonly pacer: Pacer;
   readonly #sink: EventSink;
@@ -78,6 +78,7 @@ export class Emitter {
     totals.lastUs = timeUs;
     totals.written++;
     this.state.written = totals.written;
+    this.state.read = Math.max(this.state.read, totals.written);
     this.state.timeUs = timeUs;
     return this.#batch.length >= BATCH_CAP ? this.send() : null;
   }

@@ -13,6 +13,8 @@ const BAR_WIDTH = 24;
 const RATE_WINDOW = 8;
 
 export interface ProgressState {
+  /** Events taken from the source (for replay, filtered ones too). */
+  read: number;
   written: number;
   /** Event time of the latest event handed to the sink, microseconds. */
   timeUs: number | null;
@@ -22,7 +24,7 @@ export interface ProgressEnd {
   /** Event time at which the stream ends (--until, or the last event of a synthesis). */
   endUs: number | null;
   startUs: number | null;
-  /** Events the stream will hold in all, when known. */
+  /** Events the source holds in all, when known: the bar then follows the count read. */
   total: number | null;
   speed: number;
 }
@@ -33,6 +35,7 @@ export class Progress {
   readonly #end: ProgressEnd;
   readonly #samples: { atMs: number; written: number }[] = [];
   #timer: NodeJS.Timeout | null = null;
+  #startedMs = 0;
 
   constructor(stream: NodeJS.WriteStream, state: ProgressState, end: ProgressEnd) {
     this.#stream = stream;
@@ -41,6 +44,7 @@ export class Progress {
   }
 
   start(): void {
+    this.#startedMs = performance.now();
     this.#timer = setInterval(() => this.#draw(), PROGRESS_INTERVAL_MS);
     this.#timer.unref();
   }
@@ -68,7 +72,7 @@ export class Progress {
         : `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${(fraction * 100).toFixed(0)}% `;
     const at =
       this.#state.timeUs === null ? '' : ` at ${new Date(this.#state.timeUs / 1000).toISOString()}`;
-    const eta = this.#eta(rate);
+    const eta = this.#eta(fraction);
     this.#stream.write(
       `\r\x1b[2K${bar}${this.#state.written} events, ${rate.toFixed(0)}/s${at}${eta === null ? '' : `, ETA ${eta}`}`,
     );
@@ -76,19 +80,22 @@ export class Progress {
 
   #fraction(): number | null {
     const { total, startUs, endUs } = this.#end;
-    if (total !== null && total > 0) return Math.min(1, this.#state.written / total);
+    if (total !== null && total > 0) return Math.min(1, this.#state.read / total);
     if (startUs === null || endUs === null || this.#state.timeUs === null) return null;
     return Math.max(0, Math.min(1, (this.#state.timeUs - startUs) / (endUs - startUs)));
   }
 
-  /** Paced streams end when event time reaches the end; unpaced ones when the count does. */
-  #eta(rate: number): string | null {
-    const { total, endUs, speed } = this.#end;
+  /**
+   * A paced stream with a known end time ends when event time reaches it; otherwise the time
+   * so far is scaled by the fraction still to go.
+   */
+  #eta(fraction: number | null): string | null {
+    const { endUs, speed } = this.#end;
     let seconds: number | null = null;
     if (Number.isFinite(speed) && endUs !== null && this.#state.timeUs !== null) {
       seconds = (endUs - this.#state.timeUs) / 1e6 / speed;
-    } else if (total !== null && rate > 0) {
-      seconds = (total - this.#state.written) / rate;
+    } else if (fraction !== null && fraction > 0) {
+      seconds = (((performance.now() - this.#startedMs) / 1000) * (1 - fraction)) / fraction;
     }
     if (seconds === null) return null;
     const s = Math.max(0, Math.round(seconds));

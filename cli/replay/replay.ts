@@ -88,7 +88,7 @@ async function run(
   const byOffset = options.since?.kind === 'offsets' || options.until?.kind === 'offsets';
   for await (const event of source.events()) {
     if (signal.aborted) break;
-    counts.read++;
+    emitter.state.read = ++counts.read;
     const outside =
       event.timeUs < sinceUs ||
       event.timeUs >= untilUs ||
