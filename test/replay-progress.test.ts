@@ -11,8 +11,9 @@ import { AvroFileSource } from '../streams/avro-file-source.js';
 import { openSink } from '../streams/open.js';
 
 async function sourceCount(dir: string): Promise<number> {
+  const source = new AvroFileSource(dir);
   let n = 0;
-  for await (const _event of new AvroFileSource(dir).events()) n++;
+  for await (const event of source.events()) n += event.bytes.length > 0 ? 1 : 0;
   return n;
 }
 
