@@ -84,6 +84,12 @@ export function fileName(firstTimeUs: number, firstSeq: number): string {
   return `${FILE_PREFIX}${fileTimestamp(firstTimeUs)}-${seq}${FILE_SUFFIX}`;
 }
 
+/** A failure to write, naming the action and the path, with the underlying error as cause. */
+function sinkError(action: string, err: unknown): PidstreamError {
+  const message = err instanceof Error ? err.message : String(err);
+  return new PidstreamError('PIDSTREAM_ERR_SINK', `${action}: ${message}`, { cause: err });
+}
+
 export class AvroFileSink implements EventSink {
   readonly dir: string;
   readonly maxBytes: number;
@@ -120,9 +126,7 @@ export class AvroFileSink implements EventSink {
     try {
       await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
     } catch (err) {
-      throw new PidstreamError('PIDSTREAM_ERR_SINK', `creating ${this.dir}: ${String(err)}`, {
-        cause: err,
-      });
+      throw sinkError(`creating ${this.dir}`, err);
     }
     this.#timer ??= setInterval(() => this.#tick(), this.syncIntervalMs).unref();
   }
@@ -242,13 +246,7 @@ export class AvroFileSink implements EventSink {
       while (at < bytes.length) at += (await file.handle.write(bytes, at)).bytesWritten;
       await file.handle.datasync();
     } catch (err) {
-      throw new PidstreamError(
-        'PIDSTREAM_ERR_SINK',
-        `writing a block to ${file.path}: ${String(err)}`,
-        {
-          cause: err,
-        },
-      );
+      throw sinkError(`writing a block to ${file.path}`, err);
     }
     file.bytes += bytes.length;
   }
@@ -262,9 +260,7 @@ export class AvroFileSink implements EventSink {
         handle = await open(path, 'wx', FILE_MODE);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        throw new PidstreamError('PIDSTREAM_ERR_SINK', `creating ${path}: ${String(err)}`, {
-          cause: err,
-        });
+        throw sinkError(`creating ${path}`, err);
       }
       this.#lastNameUs = nameUs;
       const file: OpenFile = {
@@ -305,9 +301,7 @@ export class AvroFileSink implements EventSink {
     try {
       await file.handle.close();
     } catch (err) {
-      throw new PidstreamError('PIDSTREAM_ERR_SINK', `closing ${file.path}: ${String(err)}`, {
-        cause: err,
-      });
+      throw sinkError(`closing ${file.path}`, err);
     }
   }
 }
