@@ -151,6 +151,8 @@ function writeAnalysis(p: Parsed, frames: Frame[], problems: Problems): usize {
   if (core.hasSiginfo || core.cursig != 0) bits |= 1;
   if (core.hasSiginfo) bits |= 2;
   if (fault && fitsLong(core.siaddr)) bits |= 4;
+  else if (fault)
+    problems.add('fault address 0x' + core.siaddr.toString(16) + ' does not fit a long');
   if (core.threadCount > 0) bits |= 8;
   if (core.hasThread) bits |= 16;
   if (core.hasPsinfo) bits |= 32;
@@ -182,16 +184,13 @@ function writeAnalysis(p: Parsed, frames: Frame[], problems: Problems): usize {
     const mi = moduleAt(modules, f.addr);
     let offset = f.addr;
     if (mi >= 0) {
-      // A hostile header page can make the bias nonsense; the mapping start always works.
+      // A hostile header page can make the bias nonsense; the mapping start is the fallback.
       offset = f.addr - modules[mi].bias;
       if (!fitsLong(offset)) offset = f.addr - modules[mi].start;
-    } else if (!fitsLong(offset)) {
+    }
+    if (!fitsLong(offset)) {
       problems.add(
-        'frame ' +
-          i.toString() +
-          ' at 0x' +
-          f.addr.toString(16) +
-          ' is outside the range of a long',
+        'frame ' + i.toString() + ' at 0x' + f.addr.toString(16) + ' does not fit a long',
       );
       continue;
     }

@@ -1,6 +1,6 @@
 // The module list: NT_FILE mappings grouped by path, plus the vDSO, each with what its ELF
 // header page inside the core tells (GNU build-id, .note.package, load bias).
-import { Bytes, fnv1a } from './bytes';
+import { Bytes, fitsLong, fnv1a } from './bytes';
 import { Core, Mapping, PT_LOAD, PT_NOTE } from './core';
 import { Note, NoteReader } from './notes';
 import { Problems } from './problems';
@@ -88,9 +88,16 @@ export function buildModules(core: Core, problems: Problems): Module[] {
 
   const vdso = core.atSysinfoEhdr;
   const seg = vdso != 0 ? core.segmentAt(vdso) : null;
-  if (seg != null && modules.length < MAX_MODULES) {
+  const end = seg != null ? seg.vaddr + seg.memsz : 0;
+  if (
+    seg != null &&
+    end > vdso &&
+    fitsLong(vdso) &&
+    fitsLong(end) &&
+    modules.length < MAX_MODULES
+  ) {
     const path = new Bytes(changetype<usize>(VDSO_NAME), <u32>VDSO_NAME.byteLength);
-    const mod = new Module(path, new Mapping(vdso, seg.vaddr + seg.memsz, 0, path));
+    const mod = new Module(path, new Mapping(vdso, end, 0, path));
     mod.headerAddr = vdso;
     modules.push(mod);
   }
