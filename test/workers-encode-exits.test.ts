@@ -194,6 +194,20 @@ describe('ExitEncoder on crafted raw records', () => {
   });
 });
 
+describe('user names', () => {
+  it('leaves user null and says why while the passwd file is missing, then loads it', () => {
+    const path = join(tmp, 'passwd-late');
+    const encoder = new ExitEncoder({ ...context, passwdPath: path }, null);
+    expect(encodeAll(encoder, [raw({})]).bodies[0]?.user).toBeNull();
+    expect(encoder.users.lastError).toBe(
+      `reading ${path}: ENOENT: no such file or directory, stat '${path}'`,
+    );
+    writeFileSync(path, 'carol:x:1000:1000::/:/bin/sh\n');
+    expect(encodeAll(encoder, [raw({})]).bodies[0]?.user).toBe('carol');
+    expect(encoder.users.lastError).toBeNull();
+  });
+});
+
 describe('ExitEncoder on a real process in a real cgroup', () => {
   it('resolves the cgroup path and the user of a child run as nobody in a cgroup the test creates', async () => {
     const root = context.cgroupRoot as string;

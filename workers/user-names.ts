@@ -19,18 +19,28 @@ export class UserNames {
     this.path = path;
   }
 
-  /** Re-reads the file when it changed; a missing file leaves no names. */
+  /** Why the last load found no names (the file missing or unreadable), or null. */
+  lastError: string | null = null;
+
+  /**
+   * Re-reads the file when it changed. A missing or unreadable file leaves no names (events
+   * then carry a null `user`) and says why in `lastError`; it never fails a batch.
+   */
   refresh(): void {
     let version: string;
+    let text = '';
     try {
       const st = statSync(this.path);
       version = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (version === this.#version) return;
+      text = readFileSync(this.path, 'utf8');
+      this.lastError = null;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      version = 'missing';
+      version = 'unreadable';
+      if (version === this.#version) return;
+      this.lastError = `reading ${this.path}: ${(err as Error).message}`;
     }
-    if (version === this.#version) return;
-    this.#names = version === 'missing' ? new Map() : parsePasswd(readFileSync(this.path, 'utf8'));
+    this.#names = parsePasswd(text);
     this.#version = version;
     this.loads++;
   }
