@@ -5,7 +5,6 @@
  */
 import { readdirSync } from 'node:fs';
 
-import { isErrno } from '../common/errors.js';
 import { isPidName, type ProcReader } from '../native/procfs.js';
 import { DISCOVERY_SCAN } from '../workers/protocol.js';
 import { type Clocks, monoNowNs } from './clock.js';
@@ -31,13 +30,7 @@ export function scanProc(table: ProcessTable, steps: ScanSteps): number {
     steps.open(entry);
     if (entry.pidfd === NO_FD) continue;
     // stat is read after the pidfd is open, so it describes the process the pidfd holds.
-    let stat;
-    try {
-      stat = steps.proc.stat(pid);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ESRCH')) throw err;
-      stat = null;
-    }
+    const stat = steps.proc.stat(pid);
     if (stat !== null) {
       entry.startMonoNs = steps.clocks.ticksToMonoNs(stat.startTicks);
       entry.startWallUs = steps.clocks.monoToWallUs(entry.startMonoNs);

@@ -15,7 +15,7 @@
  * notice before the process can be reaped, so by the time a hang-up is handled its notice has
  * been read, and a pid that leaves the index on its exit notice is never reported twice.
  */
-import { isErrno } from '../common/errors.js';
+import { isErrno, SyscallError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
   close,
@@ -27,6 +27,7 @@ import {
   epollWait,
   epollWaitAsync,
   EPOLLHUP,
+  errnoName,
   EPOLLIN,
   eventfd,
   STAT_SIZE,
@@ -57,6 +58,7 @@ import {
   pidfsInode,
 } from '../native/pidfd.js';
 import { ProcReader } from '../native/procfs.js';
+import { pidfdOpenQuiet } from '../native/quiet.js';
 import {
   DISCOVERY_EXEC,
   DISCOVERY_EXIT_ONLY,
@@ -131,6 +133,8 @@ export interface WatcherCounters {
   lostRaces: number;
   zombies: number;
   overflows: number;
+  /** pidfd_open refused for lack of descriptors (RLIMIT_NOFILE). */
+  fdLimit: number;
 }
 
 export class ExitWatcher {
@@ -143,6 +147,7 @@ export class ExitWatcher {
     lostRaces: 0,
     zombies: 0,
     overflows: 0,
+    fdLimit: 0,
   };
   readonly #hooks: WatcherHooks;
   readonly #log: Logger;
@@ -245,25 +250,46 @@ export class ExitWatcher {
     return true;
   }
 
+  /**
+   * Blocks in epoll_wait on a koffi thread while the host is quiet. After a wake that found
+   * work, the loop polls without blocking (epoll_wait with timeout 0, one cheap synchronous
+   * call) once per turn of the event loop until a poll finds nothing: under churn a koffi
+   * asynchronous call per wake cost more than the wake's work (bench:exits).
+   */
   #wait(): void {
     epollWaitAsync(this.#epfd, this.#events, EPOLL_TIMEOUT_MS, (err, count) => {
-      if (!this.#running) {
-        this.#finalPass();
-        this.#stopped?.();
-        return;
-      }
       if (err !== null) {
         this.#log.error({ err }, 'epoll_wait failed; the watcher stops');
         this.#running = false;
+        this.#stopped?.();
         return;
       }
-      try {
-        this.#wake(count);
-      } catch (e) {
-        this.#log.error({ err: e }, 'exit watcher wake failed');
-      }
-      this.#wait();
+      this.#turn(count);
     });
+  }
+
+  readonly #poll = (): void => {
+    if (!this.#running) {
+      this.#turn(0);
+      return;
+    }
+    this.#turn(epollWait(this.#epfd, this.#events, 0));
+  };
+
+  #turn(count: number): void {
+    if (!this.#running) {
+      this.#finalPass();
+      this.#stopped?.();
+      return;
+    }
+    let work = 0;
+    try {
+      work = this.#wake(count);
+    } catch (e) {
+      this.#log.error({ err: e }, 'exit watcher wake failed');
+    }
+    if (work > 0) setImmediate(this.#poll);
+    else this.#wait();
   }
 
   /**
@@ -278,9 +304,12 @@ export class ExitWatcher {
     }
   }
 
-  #wake(count: number): void {
+  /** Handles one wake; returns how many notices and pidfd events it handled. */
+  #wake(count: number): number {
+    const noticesBefore = this.counters.notices;
     const drained = this.#drainConnector();
     const ev = this.#events;
+    let work = 0;
     for (let i = 0; i < count; i++) {
       const at = i * EPOLL_EVENT_SIZE;
       const flags = ev.readUInt32LE(at);
@@ -291,12 +320,14 @@ export class ExitWatcher {
       if (entry === undefined) continue;
       if ((flags & EPOLLHUP) !== 0) this.#reaped(entry);
       else if ((flags & EPOLLIN) !== 0 && entry.zombieArmed) this.#unreaped(entry);
+      work++;
     }
     const now = monoNowNs();
     if (now - this.#lastSweepNs >= EPOLL_TIMEOUT_MS * 1e6) {
       this.#lastSweepNs = now;
       this.#sweepZombies(now);
     }
+    return work + this.counters.notices - noticesBefore;
   }
 
   /** Returns true when the connector queue is empty (or absent). */
@@ -386,11 +417,16 @@ export class ExitWatcher {
    * start, for notices old enough that the pid might have been reused.
    */
   #open(entry: ProcEntry, verify: boolean): void {
-    let fd: number;
-    try {
-      fd = pidfdOpen(entry.pid, 0);
-    } catch (err) {
-      if (!isErrno(err, 'ESRCH')) throw err;
+    const fd = pidfdOpenQuiet(entry.pid);
+    if (fd < 0) {
+      if (fd === -EMFILE || fd === -ENFILE) {
+        // Out of descriptors: the connector's exit notice still reports this process.
+        if (this.counters.fdLimit++ === 0) this.#log.warn({ errno: -fd }, 'pidfd limit reached');
+        return;
+      }
+      if (fd !== -ESRCH) {
+        throw new SyscallError(`pidfd_open(${entry.pid})`, -fd, errnoName(-fd));
+      }
       this.counters.lostRaces++;
       return;
     }
@@ -411,13 +447,10 @@ export class ExitWatcher {
   }
 
   #sameStart(entry: ProcEntry): boolean {
-    try {
-      const ticks = this.#proc.stat(entry.pid).startTicks;
-      return Math.abs(this.#clocks.ticksToMonoNs(ticks) - entry.startMonoNs) < START_TOLERANCE_NS;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) return false;
-      throw err;
-    }
+    const stat = this.#proc.stat(entry.pid);
+    if (stat === null) return false;
+    const startNs = this.#clocks.ticksToMonoNs(stat.startTicks);
+    return Math.abs(startNs - entry.startMonoNs) < START_TOLERANCE_NS;
   }
 
   /**
@@ -426,21 +459,22 @@ export class ExitWatcher {
    */
   #capture(entry: ProcEntry): void {
     const pid = entry.pid;
-    try {
-      entry.comm = this.#proc.comm(pid);
+    // A process that exited before this read keeps what was known of it (its parent's
+    // metadata at fork); a zombie still has its comm but no exe or argv.
+    const comm = this.#proc.comm(pid);
+    if (comm === null) return;
+    entry.comm = comm;
+    const argv = this.#proc.argv(pid);
+    if (argv !== null && argv.bytes.length > 0) {
       entry.exe = this.#proc.exe(pid) ?? '';
-      const argv = this.#proc.argv(pid);
       entry.argv = this.#redactor.redact(argv.bytes);
       entry.argvTruncated = argv.truncated;
-      const file = this.#oom.counterFile(this.#proc.cgroupFile(pid));
-      const memcg = file === null ? null : this.#oom.attach(file);
-      if (entry.memcg !== null) this.#oom.release(entry.memcg);
-      entry.memcg = memcg;
-    } catch (err) {
-      // The process exited while being read, or may not be inspected: what was captured
-      // before stays.
-      if (!isGoneOrDenied(err)) throw err;
     }
+    const cgroupText = this.#proc.cgroupFile(pid);
+    const file = cgroupText === null ? null : this.#oom.counterFile(cgroupText);
+    const memcg = file === null ? null : this.#oom.attach(file);
+    if (entry.memcg !== null) this.#oom.release(entry.memcg);
+    entry.memcg = memcg;
     this.#refreshCreds(entry);
   }
 
@@ -617,14 +651,10 @@ export class ExitWatcher {
   }
 }
 
-function isGoneOrDenied(err: unknown): boolean {
-  return (
-    isErrno(err, 'ENOENT') ||
-    isErrno(err, 'ESRCH') ||
-    isErrno(err, 'EACCES') ||
-    isErrno(err, 'EPERM')
-  );
-}
+/** asm-generic/errno-base.h */
+const ESRCH = 3;
+const ENFILE = 23;
+const EMFILE = 24;
 
 const NO_CREDS: Creds = [0, 0, 0, 0, 0, 0, 0, 0];
 

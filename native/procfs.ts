@@ -1,11 +1,10 @@
 /**
- * Reads of /proc/PID files through the libc bindings into buffers allocated once, so capturing
- * a process's metadata costs a few system calls and no garbage beyond the strings it returns.
- * Formats from Documentation/filesystems/proc.rst. Nothing here logs; a vanished process shows
- * as a `SyscallError` (ENOENT or ESRCH) for the caller to judge.
+ * Reads of /proc/PID files into buffers allocated once, so capturing a process's metadata
+ * costs a few system calls and no garbage beyond the strings it returns. Formats from
+ * Documentation/filesystems/proc.rst. Nothing here logs or throws for a process that is gone
+ * or may not be inspected: each read returns null then, as it does all the time under churn.
  */
-import { isErrno } from '../common/errors.js';
-import { close, O_RDONLY, open, read, readlink } from './libc.js';
+import { readFileQuiet, readlinkQuiet } from './quiet.js';
 
 /**
  * Bytes of argv kept per process. Command lines beyond it are cut at the cap and the record is
@@ -40,29 +39,15 @@ export class ProcReader {
   readonly #exe = Buffer.alloc(EXE_MAX_BYTES);
   readonly #cgroup = Buffer.alloc(CGROUP_FILE_MAX_BYTES);
 
-  #readFile(path: string, buf: Buffer): number {
-    const fd = open(path, O_RDONLY);
-    try {
-      let at = 0;
-      while (at < buf.length) {
-        const n = read(fd, at === 0 ? buf : buf.subarray(at), buf.length - at);
-        if (n === 0) break;
-        at += n;
-      }
-      return at;
-    } finally {
-      close(fd);
-    }
-  }
-
   /** /proc/PID/stat: comm, state, ppid, starttime. */
-  stat(pid: number): ProcStat {
-    const len = this.#readFile(`/proc/${pid}/stat`, this.#stat);
+  stat(pid: number): ProcStat | null {
+    const len = readFileQuiet(`/proc/${pid}/stat`, this.#stat);
+    if (len <= 0) return null;
     const text = this.#stat.toString('latin1', 0, len);
     // comm is parenthesised and may itself hold ')' or spaces: the last ')' ends it.
     const open = text.indexOf('(');
     const end = text.lastIndexOf(')');
-    if (open < 0 || end < open) throw new RangeError(`/proc/${pid}/stat: no comm in "${text}"`);
+    if (open < 0 || end < open) return null;
     const rest = text.slice(end + 2).split(' ');
     // rest[0] is field 3 (state), so field N is rest[N - 3].
     return {
@@ -74,40 +59,33 @@ export class ProcReader {
   }
 
   /** /proc/PID/comm without its newline: cheaper than `stat` when only the name is needed. */
-  comm(pid: number): string {
-    let len = this.#readFile(`/proc/${pid}/comm`, this.#stat);
+  comm(pid: number): string | null {
+    let len = readFileQuiet(`/proc/${pid}/comm`, this.#stat);
+    if (len < 0) return null;
     if (len > 0 && this.#stat[len - 1] === 10) len--;
     return this.#stat.toString('utf8', 0, len);
   }
 
   /** /proc/PID/cmdline, capped at ARGV_MAX_BYTES. Empty for kernel threads and zombies. */
-  argv(pid: number): ProcArgv {
-    let len = this.#readFile(`/proc/${pid}/cmdline`, this.#argv);
+  argv(pid: number): ProcArgv | null {
+    let len = readFileQuiet(`/proc/${pid}/cmdline`, this.#argv);
+    if (len < 0) return null;
     const truncated = len > ARGV_MAX_BYTES;
     if (truncated) len = ARGV_MAX_BYTES;
     else if (len > 0 && this.#argv[len - 1] === 0) len--;
     return { bytes: Uint8Array.prototype.slice.call(this.#argv, 0, len), truncated };
   }
 
-  /** readlink /proc/PID/exe; null for kernel threads, which have none. */
+  /** readlink /proc/PID/exe; null for kernel threads (which have none) and zombies. */
   exe(pid: number): string | null {
-    let len: number;
-    try {
-      len = readlink(`/proc/${pid}/exe`, this.#exe);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) {
-        // A kernel thread, a process that exited a moment ago (the caller sees that through
-        // its other reads), or one whose mm the agent may not inspect.
-        return null;
-      }
-      throw err;
-    }
-    return this.#exe.toString('utf8', 0, len);
+    const len = readlinkQuiet(`/proc/${pid}/exe`, this.#exe);
+    return len < 0 ? null : this.#exe.toString('utf8', 0, len);
   }
 
   /** The text of /proc/PID/cgroup: `hierarchy-id:controllers:path` lines. */
-  cgroupFile(pid: number): string {
-    const len = this.#readFile(`/proc/${pid}/cgroup`, this.#cgroup);
+  cgroupFile(pid: number): string | null {
+    const len = readFileQuiet(`/proc/${pid}/cgroup`, this.#cgroup);
+    if (len < 0) return null;
     return this.#cgroup.toString('utf8', 0, len);
   }
 }

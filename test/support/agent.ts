@@ -56,7 +56,16 @@ export async function startAgent(extraArgs: string[] = []): Promise<AgentRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'pidstream-agent-'));
   const child = spawn(
     process.execPath,
-    [distFile('cli/main.js'), 'run', '--out', outDir, '--no-status', ...extraArgs],
+    // core_pattern is global: the exit tests leave it alone (--no-coredumps).
+    [
+      distFile('cli/main.js'),
+      'run',
+      '--out',
+      outDir,
+      '--no-status',
+      '--no-coredumps',
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';

@@ -1,0 +1,371 @@
+/**
+ * `npm run bench:exits`: the agent against a minimal C watcher (proc connector + pidfd + epoll
+ * + PIDFD_INFO_EXIT) on the same process churn, both watching at once, so the ratio holds on a
+ * noisy machine. The agent runs inside this process (its CPU and memory are this process's,
+ * with the harness idle while it is measured); the watcher and the churn are C programs built
+ * here with gcc. The memory phase runs `pidstream run` itself, so its RSS is the agent's alone.
+ *
+ * Phases: full-speed churn (completeness, duplicates, CPU per exit, peak RSS), churn paced at
+ * 1,000 exits/s (latency from the reap to the event handed to the sink), and 10,000 sleeping
+ * processes (RSS with that many watched).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { configureLogging } from '../../common/log.js';
+import { distFile, packageRoot } from '../../common/paths.js';
+import { Agent } from '../../ingest/agent.js';
+import { DEFAULT_AGENT_OPTIONS } from '../../ingest/options.js';
+import type { StampedEvent } from '../../ingest/sequencer.js';
+import { eventType } from '../../schemas/index.js';
+import { AvroFileSink } from '../../streams/avro-file-sink.js';
+import type { EventSink } from '../../streams/types.js';
+
+const FULL_CHURN = Number(process.env.BENCH_EXITS_N ?? 20_000);
+const CHURN_WORKERS = 2;
+const PACED_RATE = 1000;
+const PACED_SECONDS = 10;
+const SLEEPERS = 10_000;
+/** Grace after a phase's exits were all counted, for the last batches to reach the sink. */
+const SETTLE_MS = 1000;
+/** Upper bound of the wait for a phase's exits. */
+const SETTLE_MAX_MS = 60_000;
+const CLOCK_TICKS_US = 10_000;
+
+const root = packageRoot();
+const out = join(root, 'bench/out/exits');
+
+interface Exit {
+  pid: number;
+  ppid: number;
+  status: number;
+  atUs: number;
+}
+
+interface Churn {
+  workers: Set<number>;
+  /** pid → wait status and reap time. */
+  reaped: Map<number, { status: number; atUs: number }>;
+}
+
+function build(name: string): string {
+  const binary = join(out, name);
+  execFileSync('gcc', ['-O2', '-o', binary, join(root, 'bench/exits', `${name}.c`)]);
+  return binary;
+}
+
+/** The agent's sink: the real file sink, with the moment each exit event was handed to it. */
+class TimedSink implements EventSink {
+  readonly exits: { bytes: Buffer; atUs: number }[] = [];
+  readonly #inner: EventSink;
+
+  constructor(inner: EventSink) {
+    this.#inner = inner;
+  }
+
+  write(events: readonly StampedEvent[]): Promise<void> {
+    const atUs = Date.now() * 1000;
+    for (const e of events) if (e.name === 'ProcessExit') this.exits.push({ bytes: e.bytes, atUs });
+    return this.#inner.write(events);
+  }
+
+  flush(): Promise<void> {
+    return this.#inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  /** Decodes and forgets what was recorded so far. */
+  take(): Exit[] {
+    const type = eventType('ProcessExit');
+    const taken = this.exits.splice(0).map(({ bytes, atUs }) => {
+      const e = type.fromBuffer(bytes) as {
+        process: { pid: number };
+        ppid: number | null;
+        wait_status: number | null;
+      };
+      return { pid: e.process.pid, ppid: e.ppid ?? -1, status: e.wait_status ?? -1, atUs };
+    });
+    return taken;
+  }
+}
+
+function runChurn(binary: string, n: number, rate: number): Promise<Churn> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [String(n), String(CHURN_WORKERS), String(rate)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`churn exited ${code}`));
+      const churn: Churn = { workers: new Set(), reaped: new Map() };
+      for (const line of Buffer.concat(chunks).toString().trim().split('\n')) {
+        const f = line.split(' ');
+        if (f[0] === 'W') churn.workers.add(Number(f[1]));
+        else churn.reaped.set(Number(f[0]), { status: Number(f[1]), atUs: Number(f[2]) });
+      }
+      resolve(churn);
+    });
+  });
+}
+
+/** The C watcher, ready once it says so; `stop` returns the exits it saw. */
+async function startWatcher(binary: string): Promise<{ pid: number; stop(): Promise<Exit[]> }> {
+  const child: ChildProcess = spawn(binary, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise<void>((resolve) => child.stderr?.once('data', () => resolve()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    pid: child.pid ?? -1,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return Buffer.concat(chunks)
+        .toString()
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((line) => {
+          const [pid, ppid, status, , atUs] = line.split(' ').map(Number);
+          return { pid: pid!, ppid: ppid!, status: status!, atUs: atUs! };
+        });
+    },
+  };
+}
+
+/** utime + stime of a whole process (all its threads), in µs. */
+function cpuUs(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICKS_US;
+}
+
+function statusKb(pid: number | 'self', key: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+
+/**
+ * Waits until the agent has handled at least `expected` more exits than `base` (the host's own
+ * processes count too, so this is a lower bound), then a grace period for the rest.
+ */
+async function settle(count: () => number, base: number, expected: number): Promise<void> {
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  while (count() - base < expected && Date.now() < deadline) await sleep(100);
+  await sleep(SETTLE_MS);
+}
+
+/** RSS of a `pidstream run` process and of the watcher once both hold SLEEPERS more pidfds. */
+async function rssWatched(
+  sleepersBin: string,
+  watcherPid: number,
+): Promise<{ agentKb: number; watcherKb: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      distFile('cli/main.js'),
+      'run',
+      '--out',
+      join(out, 'cli-agent'),
+      '--no-status',
+      '--no-coredumps',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+      if (err.includes('"msg":"agent started"')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`pidstream run exited ${code}: ${err}`)));
+  });
+  const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+  const agentFds = fds(child.pid!);
+  const watcherFds = fds(watcherPid);
+  const sleepers = spawn(sleepersBin, [String(SLEEPERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => sleepers.stdout.once('data', () => resolve()));
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  while (fds(child.pid!) < agentFds + SLEEPERS || fds(watcherPid) < watcherFds + SLEEPERS) {
+    if (Date.now() > deadline) throw new Error('the sleepers were not all watched in time');
+    await sleep(200);
+  }
+  await sleep(SETTLE_MS);
+  const result = {
+    agentKb: statusKb(child.pid!, 'VmRSS'),
+    watcherKb: statusKb(watcherPid, 'VmRSS'),
+  };
+  sleepers.kill('SIGTERM');
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
+  return result;
+}
+
+interface Score {
+  completeness: number;
+  duplicates: number;
+  wrongStatus: number;
+  latencies: number[];
+}
+
+function score(churn: Churn, exits: Exit[]): Score {
+  const seen = new Map<number, number>();
+  let wrongStatus = 0;
+  const latencies: number[] = [];
+  for (const e of exits) {
+    if (!churn.workers.has(e.ppid)) continue;
+    const reaped = churn.reaped.get(e.pid);
+    if (reaped === undefined) continue;
+    seen.set(e.pid, (seen.get(e.pid) ?? 0) + 1);
+    if (reaped.status !== e.status) wrongStatus++;
+    latencies.push((e.atUs - reaped.atUs) / 1000);
+  }
+  let duplicates = 0;
+  for (const n of seen.values()) duplicates += n - 1;
+  latencies.sort((a, b) => a - b);
+  return { completeness: seen.size / churn.reaped.size, duplicates, wrongStatus, latencies };
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+async function main(): Promise<void> {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const churnBin = build('churn');
+  const watcherBin = build('watcher');
+  const sleepersBin = build('sleepers');
+
+  configureLogging('warn');
+  const sink = new TimedSink(new AvroFileSink({ dir: join(out, 'agent-files') }));
+  // core_pattern is global and not this benchmark's concern: crash capture stays off.
+  const coredumps = { ...DEFAULT_AGENT_OPTIONS.coredumps, enabled: false };
+  const agent = new Agent({ ...DEFAULT_AGENT_OPTIONS, sink, statusLine: false, coredumps });
+  await agent.start();
+  const exitsSeen = (): number => {
+    const s = agent.stats.exitsBySource;
+    return s.PIDFD + s.PROC_CONNECTOR + s.ZOMBIE_TIMEOUT;
+  };
+
+  // Phase 1: full-speed churn.
+  let watcher = await startWatcher(watcherBin);
+  const agentCpu0 = cpuUs('self');
+  const watcherCpu0 = cpuUs(watcher.pid);
+  const sources0 = { ...agent.stats.exitsBySource };
+  const exits0 = exitsSeen();
+  const t0 = Date.now();
+  const full = await runChurn(churnBin, FULL_CHURN, 0);
+  const churnSeconds = (Date.now() - t0) / 1000;
+  await settle(exitsSeen, exits0, full.reaped.size);
+  const agentCpu = cpuUs('self') - agentCpu0;
+  const watcherCpu = cpuUs(watcher.pid) - watcherCpu0;
+  // Both watch the whole host: CPU is divided by every exit each saw in the window.
+  const agentExits = exitsSeen() - exits0;
+  const watcherPeakKb = statusKb(watcher.pid, 'VmHWM');
+  const watcherAll = await watcher.stop();
+  const fullWatcher = score(full, watcherAll);
+  const fullAgent = score(full, sink.take());
+  const agentPeakKb = statusKb('self', 'VmHWM');
+  const sources = agent.stats.exitsBySource;
+  const viaConnector = sources.PROC_CONNECTOR - sources0.PROC_CONNECTOR;
+  const viaPidfd = sources.PIDFD - sources0.PIDFD;
+
+  // Phase 2: paced churn, latency.
+  watcher = await startWatcher(watcherBin);
+  const exits1 = exitsSeen();
+  const paced = await runChurn(churnBin, PACED_RATE * PACED_SECONDS, PACED_RATE);
+  await settle(exitsSeen, exits1, paced.reaped.size);
+  const pacedWatcher = score(paced, await watcher.stop());
+  const pacedAgent = score(paced, sink.take());
+
+  await agent.stop('benchmark phases 1 and 2 done');
+
+  // Phase 3: 10,000 sleeping processes watched, by the agent as `pidstream run` runs it.
+  watcher = await startWatcher(watcherBin);
+  const { agentKb: agentRssWatchedKb, watcherKb: watcherRssWatchedKb } = await rssWatched(
+    sleepersBin,
+    watcher.pid,
+  );
+  await watcher.stop();
+
+  const perExitAgent = agentCpu / agentExits;
+  const perExitWatcher = watcherCpu / watcherAll.length;
+  const fmtPct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+  const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  const ms = (x: number): string => x.toFixed(2);
+  const rows: [string, string, string, string, string][] = [
+    [
+      `completeness, ${full.reaped.size} exits at full speed`,
+      fmtPct(fullAgent.completeness),
+      fmtPct(fullWatcher.completeness),
+      '',
+      '100%',
+    ],
+    ['duplicates', String(fullAgent.duplicates), String(fullWatcher.duplicates), '', '0'],
+    ['wrong wait status', String(fullAgent.wrongStatus), String(fullWatcher.wrongStatus), '', '0'],
+    [
+      'CPU µs per exit',
+      perExitAgent.toFixed(1),
+      perExitWatcher.toFixed(1),
+      `${(perExitAgent / perExitWatcher).toFixed(2)}×`,
+      '≤ 1.5×',
+    ],
+    ['peak RSS, MB', mb(agentPeakKb), mb(watcherPeakKb), '', ''],
+    [
+      `p50 reap → sink, ms (${PACED_RATE}/s)`,
+      ms(pct(pacedAgent.latencies, 50)),
+      ms(pct(pacedWatcher.latencies, 50)),
+      '',
+      '',
+    ],
+    [
+      `p99 reap → sink, ms (${PACED_RATE}/s)`,
+      ms(pct(pacedAgent.latencies, 99)),
+      ms(pct(pacedWatcher.latencies, 99)),
+      '',
+      '≤ 20',
+    ],
+    [
+      `completeness at ${PACED_RATE}/s`,
+      fmtPct(pacedAgent.completeness),
+      fmtPct(pacedWatcher.completeness),
+      '',
+      '100%',
+    ],
+    [
+      `RSS with ${SLEEPERS} watched, MB`,
+      mb(agentRssWatchedKb),
+      mb(watcherRssWatchedKb),
+      '',
+      '≤ 120',
+    ],
+  ];
+  const widths = [0, 1, 2, 3, 4].map((i) =>
+    Math.max(
+      ...rows.map((r) => r[i]!.length),
+      ['metric', 'agent', 'C watcher', 'ratio', 'target'][i]!.length,
+    ),
+  );
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.log(
+    `\nchurn: ${full.reaped.size} processes in ${churnSeconds.toFixed(1)} s ` +
+      `(${(full.reaped.size / churnSeconds).toFixed(0)}/s, ${CHURN_WORKERS} workers); ` +
+      `agent exits in the window ${agentExits} (watcher ${watcherAll.length}): via pidfd ` +
+      `${viaPidfd}, via the connector (pidfd_open lost the race) ${viaConnector}\n`,
+  );
+  console.log(line(['metric', 'agent', 'C watcher', 'ratio', 'target']));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(r));
+}
+
+await main();

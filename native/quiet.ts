@@ -1,0 +1,56 @@
+/**
+ * Calls whose failure is an everyday outcome on the agent's per-process path, bound so that
+ * they return `-errno` instead of throwing: a process that exits before the agent reaches it
+ * makes pidfd_open fail with ESRCH and /proc reads fail with ENOENT thousands of times a
+ * second under churn, and building an Error with its stack for each cost more than the call
+ * (bench:exits). Callers that want an exception use native/libc.ts.
+ */
+import koffi from 'koffi';
+
+const lib = koffi.load('libc.so.6');
+
+const c = {
+  pidfdOpen: lib.func('int pidfd_open(int pid, unsigned int flags)'),
+  open: lib.func('int open(const char *path, int flags, int mode)'),
+  read: lib.func('long read(int fd, void *buf, unsigned long count)'),
+  close: lib.func('int close(int fd)'),
+  readlink: lib.func('long readlink(const char *path, void *buf, unsigned long size)'),
+};
+
+const O_RDONLY_CLOEXEC = 0o2000000;
+
+function result(ret: number): number {
+  return ret < 0 ? -koffi.errno() : ret;
+}
+
+/** A pidfd, or -errno (ESRCH when the process is already reaped). */
+export function pidfdOpenQuiet(pid: number): number {
+  return result(c.pidfdOpen(pid, 0));
+}
+
+/**
+ * Reads a whole small file into `buf` (at most its length); returns the byte count or -errno.
+ * Meant for /proc files, which fill a read in one go up to a page.
+ */
+export function readFileQuiet(path: string, buf: Buffer): number {
+  const fd = c.open(path, O_RDONLY_CLOEXEC, 0);
+  if (fd < 0) return -koffi.errno();
+  let at = 0;
+  let ret = 0;
+  while (at < buf.length) {
+    const n = c.read(fd, at === 0 ? buf : buf.subarray(at), buf.length - at);
+    if (n < 0) {
+      ret = -koffi.errno();
+      break;
+    }
+    if (n === 0) break;
+    at += n;
+  }
+  c.close(fd);
+  return ret < 0 ? ret : at;
+}
+
+/** The target of a symbolic link into `buf`: its length, or -errno. */
+export function readlinkQuiet(path: string, buf: Buffer): number {
+  return result(c.readlink(path, buf, buf.length));
+}
