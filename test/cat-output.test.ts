@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { eventDigest } from '../ingest/sequencer.js';
 import { distFile } from '../common/paths.js';
 import { AvroFileSink } from '../streams/avro-file-sink.js';
 import {
+  mixedEvents,
   agentEvent,
   BOOT_ID,
   exitEvent,
@@ -150,6 +152,27 @@ describe('pidstream cat', () => {
       );
     } finally {
       rmSync(cutDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops quietly with exit 0 when its reader goes away, as under `| head -1`', async () => {
+    const bigDir = mkdtempSync(join(tmpdir(), 'pidstream-cat-big-'));
+    try {
+      const sink = new AvroFileSink({ dir: bigDir });
+      await sink.write(mixedEvents(sequencer(), 5000));
+      await sink.close();
+      const child = spawn(process.execPath, [distFile('cli/main.js'), 'cat', bigDir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      await once(child.stdout, 'data');
+      child.stdout.destroy();
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+    } finally {
+      rmSync(bigDir, { recursive: true, force: true });
     }
   });
 });

@@ -35,6 +35,20 @@ export function registerCat(program: Command): void {
     });
 }
 
+/**
+ * Writes one line, waiting while `out` is full. False when the reader has gone (EPIPE, as in
+ * `pidstream cat DIR | head`): not an error, just the end of the output.
+ */
+async function writeLine(out: Writable, line: string): Promise<boolean> {
+  try {
+    if (!out.write(line)) await once(out, 'drain');
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') return false;
+    throw error;
+  }
+}
+
 /** Prints the events of `paths`; returns how many files or paths could not be read. */
 export async function cat(
   paths: readonly string[],
@@ -47,24 +61,35 @@ export async function cat(
     unreadable++;
     err.write(`pidstream: ${error.message}\n`);
   };
-  for (const path of paths) {
-    const source = new AvroFileSource(path, { onUnreadable: report });
-    try {
-      for await (const event of source.events()) {
-        if (type !== null && EVENT_KIND[event.name] !== type) continue;
-        const json = eventToJson(event.name, eventType(event.name).fromBuffer(event.bytes));
-        if (!out.write(`${JSON.stringify(json)}\n`)) await once(out, 'drain');
+  // An EPIPE can also arrive as an 'error' event after a write returned; once(…, 'drain')
+  // rejects with it, and this listener keeps it from being an uncaught error otherwise.
+  let readerGone = false;
+  const onError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE') readerGone = true;
+  };
+  out.on('error', onError);
+  try {
+    for (const path of paths) {
+      const source = new AvroFileSource(path, { onUnreadable: report });
+      try {
+        for await (const event of source.events()) {
+          if (type !== null && EVENT_KIND[event.name] !== type) continue;
+          const json = eventToJson(event.name, eventType(event.name).fromBuffer(event.bytes));
+          if (readerGone || !(await writeLine(out, `${JSON.stringify(json)}\n`))) return unreadable;
+        }
+      } catch (error) {
+        if (!(error instanceof PidstreamError)) throw error;
+        report(error);
       }
-    } catch (error) {
-      if (!(error instanceof PidstreamError)) throw error;
-      report(error);
+      for (const tail of source.partialTails) {
+        err.write(
+          `pidstream: ${tail.file} ends ${tail.bytes} bytes into an incomplete block ` +
+            '(still being written, or cut short); printed up to its last complete block\n',
+        );
+      }
     }
-    for (const tail of source.partialTails) {
-      err.write(
-        `pidstream: ${tail.file} ends ${tail.bytes} bytes into an incomplete block ` +
-          '(still being written, or cut short); printed up to its last complete block\n',
-      );
-    }
+    return unreadable;
+  } finally {
+    out.off('error', onError);
   }
-  return unreadable;
 }
