@@ -86,7 +86,7 @@ export function identifyPeer(fd: number): Peer {
     const status = readFileSync(`/proc/${info.tgid}/status`, 'utf8');
     // Signal 0 through the pidfd: the process still lives, so /proc/PID was not a newcomer's.
     pidfdSendSignal(pidfd, 0);
-    const groups = (/^Groups:\s*(.*)$/m.exec(status)?.[1] ?? '')
+    const groups = (/^Groups:[ \t]*(.*)$/m.exec(status)?.[1] ?? '')
       .split(/\s+/)
       .filter((g) => g !== '')
       .map(Number);
