@@ -38,7 +38,8 @@ interface Step {
   size: number;
 }
 
-type Skipper = (buf: Buffer, pos: number) => number;
+/** Returns the offset just past the value that starts at `pos`. */
+export type Skipper = (buf: Buffer, pos: number) => number;
 
 type Json = Record<string, unknown>;
 
@@ -172,6 +173,8 @@ export class EventDecoder {
   readonly groups: GroupDictionary[];
   /** Direct columns in buffer order. */
   readonly direct: Column[];
+  /** Steps over a whole record without decoding it: for events outside the window. */
+  readonly skip: Skipper;
   readonly #steps: Step[];
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
@@ -190,6 +193,7 @@ export class EventDecoder {
       this.groups.length,
     );
     this.#steps = this.#compile(schemaJson(name).fields as Json[], []);
+    this.skip = skipperOfType(schemaJson(name));
   }
 
   get rows(): number {
@@ -246,10 +250,13 @@ export class EventDecoder {
     return steps;
   }
 
-  /** Decodes one full event record into the next row; returns true when the chunk is full. */
-  decode(record: Buffer): boolean {
-    this.#buf = record;
-    this.#pos = 0;
+  /**
+   * Decodes the event record at `buf[pos]` into the next row and returns the offset just past
+   * it. The caller hands the chunk to DuckDB when `full` says so.
+   */
+  decodeAt(buf: Buffer, pos: number): number {
+    this.#buf = buf;
+    this.#pos = pos;
     const row = this.buffers.rows;
     this.#run(this.#steps, row);
     for (let g = 0; g < this.groups.length; g++) {
@@ -257,7 +264,17 @@ export class EventDecoder {
     }
     this.#row++;
     this.buffers.rows = row + 1;
-    return row + 1 === CHUNK_ROWS;
+    if (this.#pos > buf.length) {
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_DECODE',
+        `decoding a ${this.name} record at byte ${pos}: it runs past the end of its block`,
+      );
+    }
+    return this.#pos;
+  }
+
+  get full(): boolean {
+    return this.buffers.rows === CHUNK_ROWS;
   }
 
   #run(steps: Step[], row: number): void {

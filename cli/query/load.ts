@@ -7,6 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { EVENT_NAMES, type EventName } from '../../schemas/index.js';
 import type { ReadEvent } from '../../streams/types.js';
 import { VIEW_OF } from './columns.js';
+import { loadFiles } from './file-load.js';
 import { STORE_SCHEMA, TableStage } from './staging.js';
 
 export interface LoadWindow {
@@ -20,12 +21,18 @@ export interface LoadStats {
   events: number;
   /** Events outside the window, read and not loaded. */
   skipped: number;
+  /** Bytes at the end of files that were not complete blocks (a file being written). */
+  partialBytes: number;
   perView: Record<string, number>;
 }
 
+/** Avro container files (a file or a directory), or any stream of events. */
+export type EventInput =
+  { files: string } | { events: AsyncIterable<ReadEvent> | Iterable<ReadEvent> };
+
 export async function loadEvents(
   connection: DuckDBConnection,
-  events: AsyncIterable<ReadEvent> | Iterable<ReadEvent>,
+  input: EventInput,
   window: LoadWindow = { sinceUs: null, untilUs: null },
 ): Promise<LoadStats> {
   const stages = new Map<EventName, TableStage>();
@@ -33,13 +40,21 @@ export async function loadEvents(
   const since = window.sinceUs ?? -Infinity;
   const until = window.untilUs ?? Infinity;
   let skipped = 0;
-
-  for await (const event of events) {
+  let partialBytes = 0;
+  const addEvent = (event: ReadEvent): void => {
     if (event.timeUs < since || event.timeUs >= until) {
       skipped++;
-      continue;
+      return;
     }
-    stages.get(event.name)!.add(event.bytes);
+    stages.get(event.name)!.addAt(event.bytes, 0);
+  };
+
+  if ('files' in input) {
+    const stats = await loadFiles(input.files, stages, { since, until }, addEvent);
+    skipped += stats.skipped;
+    partialBytes = stats.partialBytes;
+  } else {
+    for await (const event of input.events) addEvent(event);
   }
 
   const perView: Record<string, number> = {};
@@ -50,7 +65,7 @@ export async function loadEvents(
     loaded += rows;
   }
   await createViews(connection);
-  return { events: loaded, skipped, perView };
+  return { events: loaded, skipped, partialBytes, perView };
 }
 
 export async function createViews(connection: DuckDBConnection): Promise<void> {

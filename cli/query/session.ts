@@ -15,8 +15,7 @@ import { PidstreamError, UsageError } from '../../common/errors.js';
 import { EVENT_NAMES } from '../../schemas/index.js';
 import { DEFAULT_TOPICS } from '../../streams/kafka-client.js';
 import { KafkaSource } from '../../streams/kafka-source.js';
-import { openSource } from '../../streams/open.js';
-import { parseStreamUri } from '../../streams/uri.js';
+import { parseStreamUri, type StreamUri } from '../../streams/uri.js';
 import { VIEW_OF } from './columns.js';
 import { describeViews, loadEvents, type LoadStats, type LoadWindow } from './load.js';
 import { rowWriter, type Format } from './output.js';
@@ -30,6 +29,24 @@ export interface SessionOptions {
 }
 
 const DUCKDB_SUFFIX = '.duckdb';
+
+async function loadKafka(
+  connection: DuckDBConnection,
+  uri: Extract<StreamUri, { kind: 'kafka' }>,
+  window: LoadWindow,
+): Promise<LoadStats> {
+  const source = new KafkaSource({
+    brokers: uri.brokers,
+    topics: uri.topic === null ? EVENT_NAMES.map((n) => DEFAULT_TOPICS[n]) : [uri.topic],
+    fromTimeMs: window.sinceUs === null ? undefined : window.sinceUs / 1000,
+    toTimeMs: window.untilUs === null ? undefined : window.untilUs / 1000,
+  });
+  try {
+    return await loadEvents(connection, { events: source.events() }, window);
+  } finally {
+    await source.close();
+  }
+}
 
 function sqlString(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
@@ -61,23 +78,15 @@ export class QuerySession {
     }
     const instance = await DuckDBInstance.create(options.save ?? ':memory:');
     const connection = await instance.connect();
-    const source =
-      uri.kind === 'kafka'
-        ? new KafkaSource({
-            brokers: uri.brokers,
-            topics: uri.topic === null ? EVENT_NAMES.map((n) => DEFAULT_TOPICS[n]) : [uri.topic],
-            fromTimeMs: options.window.sinceUs === null ? undefined : options.window.sinceUs / 1000,
-            toTimeMs: options.window.untilUs === null ? undefined : options.window.untilUs / 1000,
-          })
-        : await openSource(uri);
     try {
-      const stats = await loadEvents(connection, source.events(), options.window);
+      const stats =
+        uri.kind === 'kafka'
+          ? await loadKafka(connection, uri, options.window)
+          : await loadEvents(connection, { files: uri.path }, options.window);
       return new QuerySession(instance, connection, stats);
     } catch (err) {
       connection.closeSync();
       throw err;
-    } finally {
-      await source.close();
     }
   }
 

@@ -110,9 +110,11 @@ export class TableStage {
     });
   }
 
-  /** Decodes one event; hands a full chunk to DuckDB. */
-  add(record: Buffer): void {
-    if (this.decoder.decode(record)) this.flushChunk();
+  /** Decodes the event record at `buf[pos]`, hands a full chunk to DuckDB; returns its end. */
+  addAt(buf: Buffer, pos: number): number {
+    const end = this.decoder.decodeAt(buf, pos);
+    if (this.decoder.full) this.flushChunk();
+    return end;
   }
 
   flushChunk(): void {
