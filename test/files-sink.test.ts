@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import avro from 'avsc';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { StampedEvent } from '../ingest/sequencer.js';
@@ -156,5 +158,29 @@ describe('AvroFileSink', () => {
     expect(source.partialTails).toEqual([]);
     await sink.close();
     expect((await readAll(dir)).events).toHaveLength(10);
+  });
+
+  it('writes a block on its sync timer, without flush()', async () => {
+    const dir = tempDir();
+    const sink = new AvroFileSink({ dir, syncIntervalMs: 20 });
+    const events = mixedEvents(sequencer(), 4);
+    await sink.write(events);
+    let read: ReadEvent[] = [];
+    for (let attempt = 0; attempt < 500 && read.length === 0; attempt++) {
+      await sleep(20);
+      read = (await readAll(dir)).events;
+    }
+    same(read, events);
+    await sink.close();
+  });
+
+  it('keeps the order of writes that were not awaited one by one', async () => {
+    const dir = tempDir();
+    const seq = sequencer();
+    const sink = new AvroFileSink({ dir, maxBytes: 40_000 });
+    const batches = Array.from({ length: 50 }, (_, i) => mixedEvents(seq, 20, T0 + i * 20_000));
+    await Promise.all(batches.map((batch) => sink.write(batch)));
+    await sink.close();
+    same((await readAll(dir)).events, batches.flat());
   });
 });
