@@ -19,6 +19,7 @@ import { type Logger, logger } from '../common/log.js';
 import { distFile } from '../common/paths.js';
 import { bodyType, type EventName } from '../schemas/index.js';
 import { DEFAULT_SPOOL_MAX_BYTES, KafkaSink } from '../streams/kafka-sink.js';
+import { AvroFileSink } from '../streams/avro-file-sink.js';
 import type { EventSink } from '../streams/types.js';
 import {
   type EncodedBodies,
@@ -186,11 +187,6 @@ export class Agent {
   }
 
   async #fileSink(): Promise<EventSink> {
-    // Resolved at run time: the file sink module is built alongside, not a type dependency.
-    const modulePath = '../streams/avro-file-sink.js';
-    const { AvroFileSink } = (await import(modulePath)) as {
-      AvroFileSink: new (o: { dir: string; maxBytes: number; maxAgeMs: number }) => EventSink;
-    };
     return new AvroFileSink({
       dir: this.options.outDir,
       maxBytes: this.options.rotateBytes,
