@@ -149,15 +149,18 @@ test(
       { seed: SEED, numRuns: RUNS },
     );
     const seconds = (performance.now() - started) / 1000;
+    const perSecond = Math.round(RUNS / seconds);
     console.table({
       'undamaged core (baseline)': {
         runs: baseline.runs,
         'runs/s': baseline.perSecond,
+        'vs baseline': 1,
         failures: 0,
       },
       'damaged cores and noise': {
         runs: RUNS,
-        'runs/s': Math.round(RUNS / seconds),
+        'runs/s': perSecond,
+        'vs baseline': Number((perSecond / baseline.perSecond).toFixed(2)),
         failures: failures.length,
       },
     });

@@ -40,6 +40,33 @@ function layout(): { phEnd: number; notesEnd: number } {
   return { phEnd: phoff + phnum * 56, notesEnd };
 }
 
+/** Core-file offset of the value of auxv entry `type` in the NT_AUXV note. */
+function auxvValueOffset(type: bigint): number {
+  const { phEnd, notesEnd } = layout();
+  for (let at = phEnd; at + 12 <= notesEnd;) {
+    const namesz = core.readUInt32LE(at);
+    const descsz = core.readUInt32LE(at + 4);
+    const desc = at + 12 + Math.ceil(namesz / 4) * 4;
+    if (core.readUInt32LE(at + 8) === 6) {
+      for (let e = desc; e < desc + descsz; e += 16) {
+        if (core.readBigUInt64LE(e) === type) return e + 8;
+      }
+    }
+    at = desc + Math.ceil(descsz / 4) * 4;
+  }
+  throw new Error(`no auxv entry ${type} in the core`);
+}
+
+/** Core-file offset of the program header of the PT_LOAD at `vaddr`. */
+function loadHeaderAt(vaddr: bigint): number {
+  const phoff = Number(core.readBigUInt64LE(32));
+  for (let i = 0; i < core.readUInt16LE(56); i++) {
+    const ph = phoff + i * 56;
+    if (core.readUInt32LE(ph) === 1 && core.readBigUInt64LE(ph + 16) === vaddr) return ph;
+  }
+  throw new Error(`no PT_LOAD at ${vaddr.toString(16)}`);
+}
+
 describe('planning', () => {
   test('asks for the program headers, then the notes, then names ranges past them', () => {
     const { phEnd, notesEnd } = layout();
@@ -80,6 +107,21 @@ describe('analysis', () => {
     expect([a.signal, a.si_code, a.fault_address, a.thread_count]).toEqual([11, 1, 0, 1]);
     expect(a.modules.map((m) => m.build_id)).toEqual([null, null, null, null]);
     expect(a.backtrace.map((f) => f.method)).toEqual(['PC']);
+  });
+
+  // Regression: a vDSO moved to 2^62 (AT_SYSINFO_EHDR and its segment) became a module whose
+  // start no JavaScript number holds exactly, which avsc refuses to encode as a long.
+  test('leaves out a vDSO whose address does not fit a long', () => {
+    const moved = Buffer.from(core);
+    const auxv = auxvValueOffset(33n);
+    const ph = loadHeaderAt(core.readBigUInt64LE(auxv));
+    moved.writeBigUInt64LE(2n ** 62n, auxv);
+    moved.writeBigUInt64LE(2n ** 62n, ph + 16);
+
+    const a = analyseCoreBytes(moved).analysis;
+    expect(a.modules.map((m) => m.path)).not.toContain('[vdso]');
+    expect(a.modules.map((m) => m.path)).toContain('/usr/lib/x86_64-linux-gnu/libc.so.6');
+    for (const m of a.modules) expect(Number.isSafeInteger(m.start)).toBe(true);
   });
 
   test('names a program that is not a core', () => {
