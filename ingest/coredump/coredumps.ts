@@ -103,7 +103,7 @@ export class Coredumps {
             }),
       analyser: this.#analyser,
       onCrash: (report) => this.#report(report),
-      onError: (err) => this.#log.error({ err }, 'coredump server failed'),
+      onError: (err, fatal) => this.#failed(err, fatal),
     });
     server.start();
     const takeover = takeOverCorePattern(o.socketPath, o.statePath);
@@ -151,6 +151,23 @@ export class Coredumps {
     this.#server = null;
     rmSync(this.#o.socketPath, { force: true });
     this.#reportRefused();
+  }
+
+  /**
+   * A failed report is logged; a failed server gives core_pattern back at once, so later
+   * crashes dump the way they did before the agent instead of into a socket nobody reads.
+   */
+  #failed(err: Error, fatal: boolean): void {
+    if (!fatal) {
+      this.#log.error({ err }, 'a crash could not be reported');
+      return;
+    }
+    this.#log.error({ err }, 'coredump server failed; core_pattern restored');
+    if (this.#takeover !== null && this.#takeover.mode !== 'off') {
+      restoreCorePattern(this.#takeover, this.#o.statePath);
+      this.#takeover = null;
+    }
+    this.#host.degraded('coredump server', '6.16', `crash capture stopped: ${err.message}`);
   }
 
   #report(report: CrashReport): void {

@@ -107,8 +107,11 @@ export interface CoredumpServerOptions {
   store: CoreStore | null;
   analyser: CoreAnalyser | null;
   onCrash: (report: CrashReport) => void;
-  /** A failure outside any one crash (the epoll loop); the server has stopped. */
-  onError: (err: Error) => void;
+  /**
+   * A failure: `fatal` when the epoll loop itself failed and the server no longer takes
+   * crashes, otherwise the report of one crash failed.
+   */
+  onError: (err: Error, fatal: boolean) => void;
 }
 
 type Phase = 'request' | 'mark' | 'head' | 'planning' | 'body' | 'draining' | 'done';
@@ -217,7 +220,7 @@ export class CoredumpServer {
   #poll(done: () => void): void {
     epollWaitAsync(this.#epfd, this.#events, -1, (err, count) => {
       if (err !== null) {
-        this.#o.onError(err);
+        this.#o.onError(err, true);
         return done();
       }
       for (let i = 0; i < count; i++) {
@@ -642,11 +645,8 @@ export class CoredumpServer {
 
   #track(work: Promise<void>): void {
     const tracked = work.catch((err: unknown) => {
-      this.#o.onError(
-        new PidstreamError('PIDSTREAM_ERR_CORE', `reporting a crash: ${(err as Error).message}`, {
-          cause: err,
-        }),
-      );
+      const message = `reporting a crash: ${(err as Error).message}`;
+      this.#o.onError(new PidstreamError('PIDSTREAM_ERR_CORE', message, { cause: err }), false);
     });
     this.#pending.add(tracked);
     void tracked.finally(() => this.#pending.delete(tracked));
