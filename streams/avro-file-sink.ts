@@ -111,6 +111,13 @@ export class AvroFileSink implements EventSink {
   #closed = false;
 
   constructor(options: AvroFileSinkOptions) {
+    for (const key of ['maxBytes', 'maxAgeMs', 'syncIntervalMs'] as const) {
+      const value = options[key];
+      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+        throw new RangeError(`AvroFileSink ${key} must be a positive number, not ${value}`);
+      }
+    }
+
     this.dir = options.dir;
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_FILE_AGE_MS;
@@ -128,7 +135,9 @@ export class AvroFileSink implements EventSink {
     } catch (err) {
       throw sinkError(`creating ${this.dir}`, err);
     }
-    this.#timer ??= setInterval(() => this.#tick(), this.syncIntervalMs).unref();
+    if (!this.#closed) {
+      this.#timer ??= setInterval(() => this.#tick(), this.syncIntervalMs).unref();
+    }
   }
 
   write(events: readonly StampedEvent[]): Promise<void> {
@@ -156,10 +165,13 @@ export class AvroFileSink implements EventSink {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    if (this.#timer !== null) clearInterval(this.#timer);
     this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
     this.#seal();
     await this.#enqueue(async () => {
+      // Cleared on the chain, after an open() queued before close() may have started the timer.
+      if (this.#timer !== null) clearInterval(this.#timer);
+      this.#timer = null;
       await this.#writeSealed();
       await this.#closeFile();
     });
