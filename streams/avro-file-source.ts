@@ -65,19 +65,17 @@ export class AvroFileSource implements EventSource {
 
   /** The files this source reads, in order. */
   async files(): Promise<string[]> {
-    let info;
     try {
-      info = await stat(this.path);
+      if (!(await stat(this.path)).isDirectory()) return [this.path];
+      const entries = await readdir(this.path, { withFileTypes: true });
+      return entries
+        .filter((e) => e.isFile() && e.name.endsWith(FILE_SUFFIX))
+        .map((e) => e.name)
+        .sort()
+        .map((name) => join(this.path, name));
     } catch (err) {
       throw sourceError(this.path, err);
     }
-    if (!info.isDirectory()) return [this.path];
-    const entries = await readdir(this.path, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile() && e.name.endsWith(FILE_SUFFIX))
-      .map((e) => e.name)
-      .sort()
-      .map((name) => join(this.path, name));
   }
 
   async *events(): AsyncGenerator<ReadEvent> {
