@@ -150,9 +150,11 @@ function writeAnalysis(p: Parsed, frames: Frame[], problems: Problems): usize {
   let bits: u32 = 0;
   if (core.hasSiginfo || core.cursig != 0) bits |= 1;
   if (core.hasSiginfo) bits |= 2;
-  if (fault && fitsLong(core.siaddr)) bits |= 4;
-  else if (fault)
+  const faultFits = fitsLong(core.siaddr);
+  if (fault && faultFits) bits |= 4;
+  if (fault && !faultFits) {
     problems.add('fault address 0x' + core.siaddr.toString(16) + ' does not fit a long');
+  }
   if (core.threadCount > 0) bits |= 8;
   if (core.hasThread) bits |= 16;
   if (core.hasPsinfo) bits |= 32;
@@ -177,6 +179,13 @@ function writeAnalysis(p: Parsed, frames: Frame[], problems: Problems): usize {
     out.bytes(m.pkg);
   }
 
+  writeFrames(out, modules, frames, problems);
+  if (problems.empty) out.u32(NULL_LEN);
+  else out.str(problems.toString());
+  return out.finish();
+}
+
+function writeFrames(out: Output, modules: Module[], frames: Frame[], problems: Problems): void {
   let written: u32 = 0;
   const countAt = out.reserveU32();
   for (let i = 0; i < frames.length; i++) {
@@ -200,8 +209,4 @@ function writeAnalysis(p: Parsed, frames: Frame[], problems: Problems): usize {
     written++;
   }
   out.patchU32(countAt, written);
-
-  if (problems.empty) out.u32(NULL_LEN);
-  else out.str(problems.toString());
-  return out.finish();
 }
