@@ -17,9 +17,15 @@ import { kafkaBootstrap } from './support/kafka.js';
 
 const run = promisify(execFile);
 
-async function pidstream(...args: string[]): Promise<Record<string, number>> {
+interface Counts {
+  read: number;
+  written: number;
+  outOfRange: number;
+}
+
+async function pidstream(...args: string[]): Promise<Counts> {
   const { stderr } = await run('node', [distFile('cli/main.js'), ...args, '--summary', 'json']);
-  return JSON.parse(stderr.trim().split('\n').pop() as string) as Record<string, number>;
+  return JSON.parse(stderr.trim().split('\n').pop() as string) as Counts;
 }
 
 async function readFiles(dir: string): Promise<ReadEvent[]> {
@@ -164,8 +170,8 @@ describe('replay to and from the real Kafka broker', () => {
       `offset:0=${early.written + 5}`,
     );
     expect(offsets).toMatchObject({
-      written: (early.written as number) - 5,
-      read: (early.written as number) + (late.written as number),
+      written: early.written - 5,
+      read: early.written + late.written,
     });
   });
 });
