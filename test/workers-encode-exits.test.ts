@@ -16,7 +16,11 @@ import {
 } from '../native/pidfd.js';
 import { bodyType } from '../schemas/index.js';
 import { findCgroup2Mount } from '../workers/cgroup-index.js';
-import { ExitEncoder, type ProcessExitBody } from '../workers/encode-exits.js';
+import {
+  ENCODE_BUFFER_INITIAL_BYTES,
+  ExitEncoder,
+  type ProcessExitBody,
+} from '../workers/encode-exits.js';
 import {
   DISCOVERY_EXEC,
   FLAG_CGROUP_ID,
@@ -180,6 +184,19 @@ describe('ExitEncoder on crafted raw records', () => {
     expect(result.dropped).toEqual([
       { offset: second, reason: `raw record at ${second}: unknown kind 99` },
     ]);
+  });
+
+  it('grows its output buffer for a batch larger than it, keeping every body whole', () => {
+    const encoder = new ExitEncoder(context, null);
+    const long = 'x'.repeat(ENCODE_BUFFER_INITIAL_BYTES);
+    const { result, bodies } = encodeAll(encoder, [
+      raw({ pid: 1 }),
+      raw({ pid: 2, argv: Buffer.from(`big\0${long}`) }),
+      raw({ pid: 3 }),
+    ]);
+    expect(result.dropped).toEqual([]);
+    expect(bodies.map((b) => b.process.pid)).toEqual([1, 2, 3]);
+    expect(bodies[1]?.argv).toEqual(['big', long]);
   });
 
   it('reloads the passwd file when it changes', () => {

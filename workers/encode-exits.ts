@@ -210,7 +210,8 @@ export class ExitEncoder {
     for (;;) {
       const end = this.#type.encode(body, this.#out, at);
       if (end >= 0) return end;
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.#out.length * 2, at - end));
+      // avsc answers a short buffer with minus the bytes missing.
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.#out.length * 2, this.#out.length - end));
       this.#out.copy(bigger, 0, 0, at);
       this.#out = bigger;
     }
