@@ -2,8 +2,9 @@
  * The benchmark's yardstick: the least a coredump socket server can do. It accepts one
  * connection, answers the kernel's request with COREDUMP_KERNEL, reads the 4-byte mark and then
  * the core until end of stream, discarding it or writing it to a file and fsyncing. It prints
- * one JSON line: bytes received, seconds from accept() to the end of the stream, and seconds
- * from accept() until the core is durable (after fsync) and the connection closed.
+ * one JSON line: bytes received, seconds from accept() to the end of the stream, seconds from
+ * accept() until the core is durable (after fsync) and the connection closed, and the CPU
+ * seconds the server spent (user + system).
  *
  * Usage: baseline SOCKET_PATH discard|disk [OUTPUT_FILE]
  */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -77,6 +79,11 @@ int main(int argc, char **argv) {
   if (out >= 0) { fsync(out); close(out); }
   close(cfd);
   double done = now() - start;
-  printf("{\"bytes\":%lld,\"seconds\":%.6f,\"doneSeconds\":%.6f}\n", total, streamed, done);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6;
+  printf("{\"bytes\":%lld,\"seconds\":%.6f,\"doneSeconds\":%.6f,\"cpuSeconds\":%.6f}\n", total,
+         streamed, done, cpu);
   return 0;
 }

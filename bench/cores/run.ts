@@ -6,12 +6,14 @@
  *
  * "stream" is the time from accept() to the end of the core: what the dumping kernel waits
  * for. "held" is what the crashing process saw: from its last output before the crash to its
- * exit as its parent observed it.
+ * exit as its parent observed it. "CPU" is what the server process spent on the crash, all
+ * threads (for pidstream: the main thread, the koffi and libuv threads and the analyser's
+ * worker), which a busy machine distorts less than wall-clock rates.
  *
  * Environment: PIDSTREAM_BENCH_CORE_MIB (default 1024), PIDSTREAM_BENCH_ROUNDS (default 3).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,6 +36,8 @@ interface Sample {
   bytes: number;
   streamSeconds: number;
   heldSeconds: number;
+  /** CPU seconds the server process spent on the crash (all its threads). */
+  cpuSeconds: number;
   analysed: boolean;
 }
 
@@ -79,8 +83,18 @@ async function cServer(
   const heldSeconds = await crash(crasher);
   await exited;
   rmSync(join(dir, 'c.core'), { force: true });
-  const result = JSON.parse(lines[1] ?? '{}') as { bytes: number; seconds: number };
-  return { bytes: result.bytes, streamSeconds: result.seconds, heldSeconds, analysed: false };
+  const result = JSON.parse(lines[1] ?? '{}') as {
+    bytes: number;
+    seconds: number;
+    cpuSeconds: number;
+  };
+  return {
+    bytes: result.bytes,
+    streamSeconds: result.seconds,
+    heldSeconds,
+    cpuSeconds: result.cpuSeconds,
+    analysed: false,
+  };
 }
 
 async function ourServer(
@@ -106,8 +120,10 @@ async function ourServer(
   });
   server.start();
   writeCorePattern(`@@${socket}`);
+  const cpuBefore = process.cpuUsage();
   const heldSeconds = await crash(crasher);
   await server.stop();
+  const cpu = process.cpuUsage(cpuBefore);
   rmSync(join(dir, 'store'), { recursive: true, force: true });
   const r = report as CrashReport | null;
   if (r === null) throw new Error('the server reported no crash');
@@ -115,6 +131,7 @@ async function ourServer(
     bytes: r.coreSize,
     streamSeconds: r.blockedUs / 1e6,
     heldSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     analysed: r.analysis.signal !== null,
   };
 }
@@ -133,6 +150,7 @@ function row(name: string, samples: Sample[], base: Sample[] | null): string[] {
     baseRate === null ? '' : `${((rate / baseRate) * 100).toFixed(0)}%`,
     (median(samples.map((s) => s.streamSeconds)) * 1000).toFixed(0),
     (median(samples.map((s) => s.heldSeconds)) * 1000).toFixed(0),
+    (median(samples.map((s) => s.cpuSeconds)) * 1000).toFixed(0),
     samples.every((s) => s.analysed) ? 'yes' : base === null ? '' : 'NO',
   ];
 }
@@ -173,14 +191,15 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const table = [
-    ['server', 'MiB/s', 'of C', 'stream ms', 'held ms', 'analysed'],
+    ['server', 'MiB/s', 'of C', 'stream ms', 'held ms', 'CPU ms', 'analysed'],
     row('C, read and discard', samples.cDiscard, null),
     row('pidstream, analysed', samples.ours, samples.cDiscard),
     row('C, write + fsync', samples.cDisk, null),
     row('pidstream, analysed + stored (gzip)', samples.oursStored, samples.cDisk),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
-  process.stdout.write(`${CORE_MIB} MiB core, median of ${ROUNDS} rounds\n`);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  process.stdout.write(`${CORE_MIB} MiB core, median of ${ROUNDS} rounds, load ${load}\n`);
   for (const r of table) {
     process.stdout.write(
       `${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`,
