@@ -13,6 +13,7 @@ import {
   type RawExit,
   RawExitWriter,
 } from '../workers/protocol.js';
+import { agentMetrics } from './metrics.js';
 import { MAX_BATCHES_IN_FLIGHT } from './options.js';
 
 export interface BatchOutput {
@@ -73,8 +74,12 @@ export class ExitBatches {
       this.#settle(n, { ok: false, count, reason: 'worker queue full' });
       return;
     }
+    const sentAt = performance.now();
     this.#pool.run({ task: 'encode-exits', batch, count }, { transferList: [batch] }).then(
-      (result) => this.#settle(n, { ok: true, result }),
+      (result) => {
+        agentMetrics.workerTaskSeconds.observe((performance.now() - sentAt) / 1000);
+        this.#settle(n, { ok: true, result });
+      },
       (err: unknown) =>
         this.#settle(n, {
           ok: false,

@@ -28,8 +28,6 @@ export interface MetricsFeed {
   stats(): AgentStats;
   /** /readyz: ready once the agent has started and until it stops. */
   ready(): { ready: boolean; reason: string };
-  /** The spool in front of Kafka, when there is one. */
-  spool?(): SpoolGauge | null;
 }
 
 const PREFIX = 'pidstream_';
@@ -41,6 +39,8 @@ const SEND_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 1
 export class AgentMetrics {
   readonly registry = new Registry();
   #feed: MetricsFeed | null = null;
+  /** Set by the Kafka sink while it is open: its spool's size and oldest unsent event. */
+  spool: (() => SpoolGauge) | null = null;
 
   readonly workerTaskSeconds = new Histogram({
     name: `${PREFIX}worker_task_seconds`,
@@ -77,7 +77,7 @@ export class AgentMetrics {
   });
 
   constructor() {
-    const feed = (): MetricsFeed | null => this.#feed;
+    const metrics = this as AgentMetrics;
     const stats = (): AgentStats | null => this.#feed?.stats() ?? null;
 
     new Counter({
@@ -131,7 +131,7 @@ export class AgentMetrics {
     gauge('sink_queue_depth', 'Stamped events waiting for the sink.', (s) => s.sinkQueueDepth);
     const spool = (pick: (g: SpoolGauge) => number) =>
       function (this: Gauge) {
-        const g = feed()?.spool?.() ?? null;
+        const g = metrics.spool?.() ?? null;
         this.set(g === null ? 0 : pick(g));
       };
     new Gauge({
@@ -146,6 +146,18 @@ export class AgentMetrics {
       registers: [this.registry],
       collect: spool((g) => g.oldestAgeSeconds),
     });
+  }
+
+  #processMetrics = false;
+
+  /**
+   * Adds Node's own metrics (CPU, memory, event-loop delay, open file descriptors), once. Only
+   * the serving agent asks for them: a tool that merely updates an instrument starts no
+   * collectors.
+   */
+  collectProcessMetrics(): void {
+    if (this.#processMetrics) return;
+    this.#processMetrics = true;
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 

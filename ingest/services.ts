@@ -31,6 +31,7 @@ export async function startServices(
   const startedAtMs = Date.now();
   let ready = true;
 
+  agentMetrics.collectProcessMetrics();
   agentMetrics.bind({
     stats: () => agent.stats,
     ready: () => (ready ? { ready, reason: 'running' } : { ready, reason: 'stopping' }),

@@ -21,8 +21,10 @@ import { CompressionTypes, Partitioners, type Producer, type TopicMessages } fro
 
 import { PidstreamError } from '../common/errors.js';
 import { logger } from '../common/log.js';
+import { agentMetrics } from '../ingest/metrics.js';
 import type { StampedEvent } from '../ingest/sequencer.js';
 import { type EventName } from '../schemas/index.js';
+import { eventTimeUs } from './event-time.js';
 import { DEFAULT_TOPICS, kafkaClient, type TopicMap } from './kafka-client.js';
 import { type FsyncPolicy, Spool } from './spool.js';
 import type { EventSink } from './types.js';
@@ -55,7 +57,8 @@ export interface KafkaSinkOptions {
 
 export const DEFAULT_SPOOL_MAX_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_LINGER_MS = 5;
-export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** A clean stop waits this long for the spool to drain (systemd allows 90 s by default). */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 /** One produce request carries at most this many events and about this many bytes. */
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -87,6 +90,8 @@ export class KafkaSink implements EventSink {
   #outageSince: number | null = null;
   #onOverflow: SpoolOverflowHandler | undefined;
   #droppedTotal = 0;
+  /** Event time of the oldest record not yet acknowledged, as of the last send; for metrics. */
+  #oldestPendingUs: number | null = null;
   /** Events acknowledged by Kafka since open; for status lines and tests. */
   delivered = 0;
 
@@ -97,6 +102,13 @@ export class KafkaSink implements EventSink {
     this.topics = { ...DEFAULT_TOPICS, ...options.topics };
     this.#onOverflow = options.onSpoolOverflow;
     this.#loop = this.#run();
+    agentMetrics.spool = () => ({
+      bytes: this.spool.bytes,
+      oldestAgeSeconds:
+        this.#oldestPendingUs === null
+          ? 0
+          : Math.max(0, Date.now() / 1000 - this.#oldestPendingUs / 1e6),
+    });
   }
 
   /** Opens the spool (recovering what a previous run left), registers schemas, starts sending. */
@@ -174,6 +186,7 @@ export class KafkaSink implements EventSink {
     const left = this.spool.pending;
     if (left > 0) this.#log.warn({ left }, 'kafka sink closed with events left in the spool');
     this.spool.close();
+    agentMetrics.spool = null;
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
@@ -195,11 +208,13 @@ export class KafkaSink implements EventSink {
         await this.#send(batch);
         const last = batch[batch.length - 1];
         if (last !== undefined) this.spool.ack(last.offset + 1);
+        this.#oldestPendingUs = null;
         this.delivered += batch.length;
         backoff = BACKOFF_MIN_MS;
         this.#outageOver();
         this.#resolveWaiters();
       } catch (err) {
+        agentMetrics.kafkaSendErrors.inc({ error: err instanceof Error ? err.name : 'unknown' });
         this.#outageBegins(err);
         this.spool.rewind();
         await this.#dropProducer();
@@ -212,6 +227,7 @@ export class KafkaSink implements EventSink {
 
   async #send(batch: ReturnType<Spool['read']>): Promise<void> {
     if (batch.length === 0) return;
+    this.#oldestPendingUs ??= eventTimeUs((batch[0] as { bytes: Buffer }).bytes);
     const producer = await this.#connectedProducer();
     const byTopic = new Map<EventName, TopicMessages>();
     for (const record of batch) {
@@ -226,12 +242,14 @@ export class KafkaSink implements EventSink {
         headers: this.#encoder.headers(record.name),
       });
     }
+    const sentAt = performance.now();
     await producer.sendBatch({
       topicMessages: [...byTopic.values()],
       acks: -1,
       timeout: 30_000,
       compression: COMPRESSION[this.#options.compression ?? 'gzip'],
     });
+    agentMetrics.kafkaSendSeconds.observe((performance.now() - sentAt) / 1000);
   }
 
   async #connectedProducer(): Promise<Producer> {
