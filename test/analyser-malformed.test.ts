@@ -124,6 +124,32 @@ describe('analysis', () => {
     for (const m of a.modules) expect(Number.isSafeInteger(m.start)).toBe(true);
   });
 
+  test('reads at most 16 MiB of notes when every program header points at the same notes', () => {
+    const phnum = 65534;
+    const notesAt = 64 + phnum * 56;
+    const notesBytes = 12 * 87381; // empty notes: a 12-byte header each, about 1 MiB
+    const forged = Buffer.alloc(notesAt + notesBytes);
+    forged.writeUInt32LE(0x464c457f, 0);
+    forged.set([2, 1, 1], 4);
+    forged.writeUInt16LE(4, 16); // ET_CORE
+    forged.writeUInt16LE(62, 18); // EM_X86_64
+    forged.writeBigUInt64LE(64n, 32);
+    forged.writeUInt16LE(56, 54);
+    forged.writeUInt16LE(phnum, 56);
+    for (let i = 0; i < phnum; i++) {
+      const ph = 64 + i * 56;
+      forged.writeUInt32LE(4, ph); // PT_NOTE
+      forged.writeBigUInt64LE(BigInt(notesAt), ph + 8);
+      forged.writeBigUInt64LE(BigInt(notesBytes), ph + 32);
+    }
+
+    const a = analyseCoreBytes(forged).analysis;
+    expect(a.analysis_error).toBe(
+      'notes past 16777216 bytes in total not read; the core holds no NT_PRSTATUS note',
+    );
+    expect(a.thread_count).toBeNull();
+  });
+
   test('names a program that is not a core', () => {
     const binary = readFileSync(crasher('null-deref'));
     const a = analyseCoreBytes(binary).analysis;

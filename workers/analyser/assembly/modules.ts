@@ -62,10 +62,8 @@ export function buildModules(core: Core, problems: Problems): Module[] {
     let mod: Module | null = null;
     if (byHash.has(key)) {
       const candidate = modules[byHash.get(key)];
-      if (candidate.path.len == m.path.len && candidate.path.equals(0, m.path)) mod = candidate;
-    }
-    if (mod == null) {
-      mod = findByPath(modules, m.path);
+      const same = candidate.path.len == m.path.len && candidate.path.equals(0, m.path);
+      mod = same ? candidate : findByPath(modules, m.path);
     }
     if (mod == null) {
       if (modules.length >= MAX_MODULES) {
@@ -105,8 +103,8 @@ export function buildModules(core: Core, problems: Problems): Module[] {
   return modules;
 }
 
-// Only consulted when two paths share a hash, so a hostile core with colliding paths costs
-// time in proportion to the (capped) module count, not more.
+// Only consulted when two paths share a hash (the map keeps the first module per hash), so
+// a hostile core with colliding paths costs time in proportion to the capped module count.
 function findByPath(modules: Module[], path: Bytes): Module | null {
   for (let i = modules.length - 1; i >= 0; i--) {
     const p = modules[i].path;

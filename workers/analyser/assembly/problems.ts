@@ -8,7 +8,9 @@ export class Problems {
   private list: string[] = [];
   private dropped: i32 = 0;
 
+  /** Adds a problem; one already listed is not repeated. */
   add(message: string): void {
+    if (this.list.includes(message)) return;
     if (this.list.length < MAX_PROBLEMS) this.list.push(message);
     else this.dropped++;
   }
