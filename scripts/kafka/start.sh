@@ -6,6 +6,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+# One start or stop at a time: test runs on one machine may call these at the same moment.
+mkdir -p "$KAFKA_HOME"
+exec 9>"$KAFKA_HOME/lock"
+flock 9
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; }
 
 if [ -f "$KAFKA_PID_FILE" ] && kill -0 "$(cat "$KAFKA_PID_FILE")" 2>/dev/null; then
@@ -38,7 +43,7 @@ fi
 
 touch "$KAFKA_LOG"
 setsid java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$config" \
-  >>"$KAFKA_LOG" 2>&1 </dev/null &
+  >>"$KAFKA_LOG" 2>&1 </dev/null 9>&- &
 echo $! >"$KAFKA_PID_FILE"
 
 # Ready means the broker logged its start and accepts connections; 120 s covers a busy machine.

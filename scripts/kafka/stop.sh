@@ -4,6 +4,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+# One start or stop at a time: test runs on one machine may call these at the same moment.
+mkdir -p "$KAFKA_HOME"
+exec 9>"$KAFKA_HOME/lock"
+flock 9
+
 if [ ! -f "$KAFKA_PID_FILE" ]; then
   exit 0
 fi

@@ -5,16 +5,15 @@
 import { existsSync } from 'node:fs';
 
 import { distFile } from '../../common/paths.js';
-import { brokerRunning, KAFKA_ENV, startBroker, stopBroker } from './kafka.js';
+import { acquireBroker, KAFKA_ENV, releaseBroker } from './kafka.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
   if (!existsSync(distFile('cli/main.js'))) {
     throw new Error('dist/ is missing: run the tests with `npm test`, which builds first');
   }
-  // One Kafka broker for the whole run; one that was already running is used and left alone.
-  const startedKafka = !brokerRunning();
-  process.env[KAFKA_ENV] = await startBroker();
+  // One Kafka broker for the whole run, shared with any other run on this machine.
+  process.env[KAFKA_ENV] = await acquireBroker();
   return async () => {
-    if (startedKafka) await stopBroker();
+    await releaseBroker();
   };
 }

@@ -23,13 +23,23 @@ export function spoolMentions(dir: string, text: string): number {
   return count;
 }
 
-/** Polls `check` every 100 ms until it holds or `timeoutMs` passes. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000) {
+/**
+ * Polls `check` until it holds or `timeoutMs` passes; `refresh`, when given, runs before each
+ * check (for state that must be fetched, such as a topic's contents).
+ */
+export async function waitFor(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 60_000,
+  refresh?: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  for (;;) {
+    await refresh?.();
+    if (check()) return;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, refresh === undefined ? 100 : 1_000));
   }
 }
 
