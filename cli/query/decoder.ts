@@ -63,12 +63,12 @@ export class GroupDictionary {
       this.scratch.copy(grown, 0, 0, this.length);
       this.scratch = grown;
     }
-    this.scratch[this.length++] = present ? 1 : 0;
-    if (end - start <= 32) {
-      for (let i = start; i < end; i++) this.scratch[this.length++] = buf[i]!;
-    } else {
-      this.length += buf.copy(this.scratch, this.length, start, end);
-    }
+    // A plain loop: Buffer#copy's wrapper cost more than the copy for these short values.
+    const scratch = this.scratch;
+    let length = this.length;
+    scratch[length++] = present ? 1 : 0;
+    for (let i = start; i < end; i++) scratch[length++] = buf[i]!;
+    this.length = length;
   }
 
   /** The id of the key collected since the last call; a new key joins `pending`. */
@@ -341,24 +341,25 @@ export class EventDecoder {
     return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
   }
 
-  /** A long, exact over all 64 bits: varints longer than 7 bytes take a BigInt path. */
+  /**
+   * A long, exact over all 64 bits. Timestamps in microseconds need 8-byte varints, so the
+   * number path covers every value below 2^53; only larger ones (kernel addresses) take BigInt.
+   */
   #readLongInto(column: number, row: number): void {
-    const buf = this.#buf;
     const start = this.#pos;
-    let end = start;
-    while (buf[end++]! & 0x80);
-    if (end - start <= 7) {
-      this.buffers.setLong(column, row, this.#readLong());
+    const n = this.#readLong();
+    if (Number.isSafeInteger(n)) {
+      this.buffers.setLong(column, row, n);
       return;
     }
-    let n = 0n;
+    const buf = this.#buf;
+    let big = 0n;
     let shift = 0n;
-    for (let i = start; i < end; i++) {
-      n |= BigInt(buf[i]! & 0x7f) << shift;
+    for (let i = start; i < this.#pos; i++) {
+      big |= BigInt(buf[i]! & 0x7f) << shift;
       shift += 7n;
     }
-    this.#pos = end;
-    this.buffers.setBigLong(column, row, (n >> 1n) ^ -(n & 1n));
+    this.buffers.setBigLong(column, row, (big >> 1n) ^ -(big & 1n));
   }
 }
 
