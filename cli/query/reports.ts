@@ -53,8 +53,8 @@ export const REPORTS: Record<ReportName, ReportSpec> = {
     windowedLoad: true,
   },
   'exit-mix': {
-    description: 'exit codes and signals per unit, exe or host, with their share',
-    by: ['unit', 'exe', 'host'],
+    description: 'exit codes and signals per unit, exe, host or cgroup, with their share',
+    by: ['unit', 'exe', 'host', 'cgroup'],
     series: null,
     windowedLoad: true,
   },
