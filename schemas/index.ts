@@ -103,10 +103,6 @@ export function fileSchemaJson(): unknown[] {
   return EVENT_NAMES.map((name) => withoutRedefinitions(schemaJson(name), defined));
 }
 
-export function fileType(): avro.Type {
-  return compiled('file', fileSchemaJson);
-}
-
 /** Index of each event in the file union: the Avro branch number written before its record. */
 export const UNION_INDEX: Record<EventName, number> = {
   ProcessExit: 0,
