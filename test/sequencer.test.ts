@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 
 import { DIGEST_SIZE, encodeLong, Sequencer } from '../ingest/sequencer.js';
@@ -67,8 +68,9 @@ describe('Sequencer', () => {
   });
 
   it('matches avsc for zig-zag longs at the varint boundaries', () => {
+    const long = avro.Type.forSchema('long');
     for (const n of [0, 1, 63, 64, 8191, 8192, 2 ** 31, 2 ** 40 + 3, -1, -65]) {
-      expect(encodeLong(n).equals(eventType('AgentEvent').fields[1]!.type.toBuffer(n))).toBe(true);
+      expect(encodeLong(n).equals(long.toBuffer(n))).toBe(true);
     }
   });
 });
