@@ -52,13 +52,14 @@ import {
   PIDFD_INFO_COREDUMP,
   PIDFD_INFO_CREDS,
   PIDFD_INFO_EXIT,
+  PIDFD_GET_INFO,
   PIDFD_INFO_SIZE,
   pidfdGetInfoRaw,
   pidfdOpen,
   pidfsInode,
 } from '../native/pidfd.js';
 import { ProcReader } from '../native/procfs.js';
-import { pidfdOpenQuiet } from '../native/quiet.js';
+import { ioctlQuiet, pidfdOpenQuiet } from '../native/quiet.js';
 import {
   DISCOVERY_EXEC,
   DISCOVERY_EXIT_ONLY,
@@ -493,12 +494,10 @@ export class ExitWatcher {
   #refreshCreds(entry: ProcEntry | undefined): void {
     if (entry === undefined || entry.pidfd === NO_FD || !this.features.pidfdGetInfo) return;
     const info = this.#info;
-    try {
-      pidfdGetInfoRaw(entry.pidfd, PIDFD_INFO_CREDS, info);
-    } catch (err) {
-      if (isErrno(err, 'ESRCH')) return;
-      throw err;
-    }
+    info.fill(0);
+    info.writeUInt32LE(PIDFD_INFO_CREDS, INFO_OFF_MASK);
+    // A failure (ESRCH: the process is already gone) keeps what was known before.
+    if (ioctlQuiet(entry.pidfd, PIDFD_GET_INFO, info) < 0) return;
     const mask = info.readUInt32LE(INFO_OFF_MASK);
     if ((mask & PIDFD_INFO_CREDS) === 0) return;
     const creds: Creds = [0, 0, 0, 0, 0, 0, 0, 0];

@@ -15,6 +15,7 @@ const c = {
   read: lib.func('long read(int fd, void *buf, unsigned long count)'),
   close: lib.func('int close(int fd)'),
   readlink: lib.func('long readlink(const char *path, void *buf, unsigned long size)'),
+  ioctl: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
 };
 
 const O_RDONLY_CLOEXEC = 0o2000000;
@@ -53,4 +54,9 @@ export function readFileQuiet(path: string, buf: Buffer): number {
 /** The target of a symbolic link into `buf`: its length, or -errno. */
 export function readlinkQuiet(path: string, buf: Buffer): number {
   return result(c.readlink(path, buf, buf.length));
+}
+
+/** `ioctl(fd, request, buf)`: 0 or more on success, or -errno (ESRCH for a reaped process). */
+export function ioctlQuiet(fd: number, request: number, buf: Buffer): number {
+  return result(c.ioctl(fd, request, buf));
 }
