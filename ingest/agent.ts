@@ -49,6 +49,8 @@ export const AGENT_VERSION = process.env.npm_package_version ?? '0.1.0';
  * call back-pressure, and the log says so once.
  */
 const SINK_QUEUE_WARN = 100_000;
+/** Sink writes outstanding at once; each holds the events of one turn of the event loop. */
+const MAX_SINK_WRITES_IN_FLIGHT = 64;
 
 type AgentEventKind = 'START' | 'STOP' | 'LOSS' | 'DEGRADED' | 'NOTICE';
 
@@ -75,6 +77,8 @@ export class Agent {
   #status: StatusLine | null = null;
   #pending: StampedEvent[] = [];
   #writing: Promise<void> | null = null;
+  /** Sink writes handed over and not yet resolved; each already handles its failure. */
+  readonly #outstanding = new Set<Promise<void>>();
   #sinkError: unknown = null;
   #warnedQueue = false;
   #stopping: Promise<void> | null = null;
@@ -222,22 +226,37 @@ export class Agent {
     return event;
   }
 
+  /**
+   * Hands stamped events to the sink in order without waiting for the previous write to be
+   * durable: both sinks take writes in call order (the file sink chains its blocks, the Kafka
+   * sink appends to its spool at the call). Waiting for each write's fdatasync held new events
+   * back by tens of milliseconds on a busy disk (bench:exits). At most
+   * MAX_SINK_WRITES_IN_FLIGHT writes are outstanding; past that the loop waits for the newest.
+   */
   async #drainToSink(): Promise<void> {
     // Yield once so events emitted in the same tick leave in one write.
     await Promise.resolve();
-    try {
-      while (this.#pending.length > 0 && this.#sink !== null) {
-        const events = this.#pending;
-        this.#pending = [];
-        await this.#sink.write(events);
-      }
-    } catch (err) {
-      this.#sinkError ??= err;
-      this.#log.error({ err }, 'sink write failed; the agent stops');
-      void this.stop('sink failure');
-    } finally {
-      this.#writing = null;
+    while (this.#pending.length > 0 && this.#sink !== null) {
+      const events = this.#pending;
+      this.#pending = [];
+      const write: Promise<void> = this.#sink.write(events).then(
+        () => void this.#outstanding.delete(write),
+        (err: unknown) => {
+          this.#outstanding.delete(write);
+          this.#sinkFailed(err);
+        },
+      );
+      this.#outstanding.add(write);
+      if (this.#outstanding.size >= MAX_SINK_WRITES_IN_FLIGHT) await write;
     }
+    this.#writing = null;
+  }
+
+  #sinkFailed(err: unknown): void {
+    if (this.#sinkError !== null) return;
+    this.#sinkError = err;
+    this.#log.error({ err }, 'sink write failed; the agent stops');
+    void this.stop('sink failure');
   }
 
   agentEvent(fields: AgentEventFields): StampedEvent {
@@ -292,6 +311,7 @@ export class Agent {
       attributes: { reason, events: String(this.#sequencer.nextSeq + 1) },
     });
     while (this.#writing !== null) await this.#writing;
+    await Promise.all(this.#outstanding);
     await this.#pool?.destroy();
     await this.#sink?.close();
     this.#log.info({ reason, nextSeq: this.#sequencer.nextSeq }, 'agent stopped');
