@@ -61,6 +61,7 @@ async function runQuery(sqlArgument: string | undefined, flags: QueryFlags): Pro
   }
 
   const session = await QuerySession.open({ from: flags.from, window, save: flags.save ?? null });
+  for (const note of session.notes()) process.stderr.write(`pidstream: ${note}\n`);
   try {
     if (exportTo !== null) {
       for (const file of await session.exportParquet(exportTo))

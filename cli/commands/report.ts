@@ -68,6 +68,7 @@ async function runReportCommand(name: ReportName, flags: ReportFlags): Promise<v
     window: reopened ? { sinceUs: null, untilUs: null } : loadWindow,
     save: flags.save ?? null,
   });
+  for (const note of session.notes()) process.stderr.write(`pidstream: ${note}\n`);
   try {
     const result = await runReport(session.connection, name, {
       ...window,

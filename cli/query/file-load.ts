@@ -16,6 +16,7 @@ import { EVENT_NAMES, fileSchemaJson, type EventName } from '../../schemas/index
 import { AvroFileSource } from '../../streams/avro-file-source.js';
 import { decodeBlock, decodeHeader, type OcfBlock, type OcfHeader } from '../../streams/ocf.js';
 import type { ReadEvent } from '../../streams/types.js';
+import { canonicalForm } from '../../streams/wire.js';
 import { readVarint } from './decoder.js';
 import type { TableStage } from './staging.js';
 
@@ -63,7 +64,7 @@ export async function loadFiles(
   window: Window,
   addEvent: (event: ReadEvent) => void,
 ): Promise<FileLoadStats> {
-  const current = JSON.stringify(fileSchemaJson());
+  const current = canonicalForm(fileSchemaJson());
   const stats: FileLoadStats = { skipped: 0, partialBytes: 0 };
   for (const file of await new AvroFileSource(path).files()) {
     let data: Buffer;
@@ -80,7 +81,8 @@ export async function loadFiles(
       stats.partialBytes += data.length;
       continue;
     }
-    if (JSON.stringify(header.schema) !== current) {
+    // Parsing Canonical Form: a change of docs or defaults leaves the binary layout alone.
+    if (canonicalForm(header.schema) !== current) {
       for await (const event of new AvroFileSource(file).events()) addEvent(event);
       continue;
     }

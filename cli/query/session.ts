@@ -113,6 +113,15 @@ export class QuerySession {
     return new QuerySession(instance, connection, null);
   }
 
+  /** What the load left out and why, for the command to show on stderr. */
+  notes(): string[] {
+    const partial = this.stats?.partialBytes ?? 0;
+    if (partial === 0) return [];
+    return [
+      `${partial} bytes at the end of the files were not complete blocks (a file still being written) and were not loaded`,
+    ];
+  }
+
   /**
    * Runs `sql` and writes its rows as they arrive. Bad SQL is a usage error: DuckDB's message
    * followed by the views and their columns.
