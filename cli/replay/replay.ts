@@ -9,6 +9,7 @@ import { decodeEvent, EventRecord } from './event-record.js';
 import { Emitter, nowUs } from './emitter.js';
 import type { CompiledFilter } from './filter.js';
 import { Pacer } from './pacer.js';
+import { prefetched } from './prefetch.js';
 import { Progress } from './progress.js';
 import { readStamp, Restamper } from './restamp.js';
 import { summarise, Summary } from './summary.js';
@@ -86,7 +87,7 @@ async function run(
   const sinceUs = timeOf(options.since) ?? Number.NEGATIVE_INFINITY;
   const untilUs = timeOf(options.until) ?? Number.POSITIVE_INFINITY;
   const byOffset = options.since?.kind === 'offsets' || options.until?.kind === 'offsets';
-  for await (const event of source.events()) {
+  for await (const event of prefetched(source.events())) {
     if (signal.aborted) break;
     emitter.state.read = ++counts.read;
     const outside =
