@@ -13,12 +13,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import {
+  analyserCaps,
   MEMORY_CAP_BYTES,
   memoryHighWater,
   type CoreAnalysis,
   type CoreRange,
 } from '../workers/analyser/index.js';
-import { analyseCoreBytes } from './support/core-stream.js';
+import { analyseCoreBytes, type StreamedAnalysis } from './support/core-stream.js';
 import { crasher, crashWithCore, type CrashedProcess } from './support/crashers.js';
 
 const BENCH_RUNS = Number(process.env.ANALYSER_FUZZ_RUNS ?? 0);
@@ -101,25 +102,29 @@ function damaged(d: Damage): Uint8Array {
 }
 
 /** Why an analysis breaks the property, or null when it holds. */
-function violation(run: () => CoreAnalysis): string | null {
-  let a: CoreAnalysis;
+function violation(run: () => StreamedAnalysis): string | null {
+  let streamed: StreamedAnalysis;
   try {
-    a = run();
+    streamed = run();
   } catch (err) {
     return `threw ${String(err)}`;
   }
+  const a = streamed.analysis;
   if (memoryHighWater() > MEMORY_CAP_BYTES) return `memory reached ${memoryHighWater()}`;
+  const planned = streamed.ranges.reduce((sum, r) => sum + r.length, 0);
+  if (planned > analyserCaps().maxRangeBytes) return `planned ${planned} bytes of ranges`;
   const numbers = [a.signal, a.si_code, a.fault_address, a.thread_count, a.crashing_tid, a.pid];
   numbers.push(...a.modules.flatMap((m) => [m.start, m.end]), ...a.backtrace.map((f) => f.offset));
   const bad = numbers.find((n) => n !== null && !(Number.isSafeInteger(n) && Math.abs(n) <= LIMIT));
   if (bad !== undefined) return `number ${bad} does not fit an Avro long`;
-  if (a.signature !== null && !/^[0-9a-f]{64}$/.test(a.signature))
+  if (a.signature !== null && !/^[0-9a-f]{64}$/.test(a.signature)) {
     return `signature ${a.signature}`;
+  }
   return null;
 }
 
-function analyseInput(i: Input): CoreAnalysis {
-  return analyseCoreBytes(i.kind === 'damaged' ? damaged(i.damage) : i.bytes).analysis;
+function analyseInput(i: Input): StreamedAnalysis {
+  return analyseCoreBytes(i.kind === 'damaged' ? damaged(i.damage) : i.bytes);
 }
 
 test(

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import {
   analyseCore,
+  analyserCaps,
   MEMORY_CAP_BYTES,
   memoryHighWater,
   planCore,
@@ -80,6 +81,14 @@ describe('planning', () => {
     expect(plan.ranges.map((r) => r.offset)).toEqual(
       [...plan.ranges.map((r) => r.offset)].sort((a, b) => a - b),
     );
+  });
+
+  test('states the caps on the head, the ranges and its memory', () => {
+    expect(analyserCaps()).toEqual({
+      maxHeadBytes: 16 << 20,
+      maxRangeBytes: 4 << 20,
+      memoryCapBytes: 64 << 20,
+    });
   });
 
   test('plans nothing for bytes that are not an ELF core', () => {

@@ -9,7 +9,7 @@
  * hostile core yields an analysis with `analysis_error` set.
  */
 import { crashSignature } from './signature.js';
-import { AnalyserInstance, describeFailure } from './wasm.js';
+import { AnalyserInstance, describeFailure, MEMORY_CAP_BYTES } from './wasm.js';
 
 export { SIGNATURE_FRAMES } from './signature.js';
 export { MEMORY_CAP_BYTES, memoryHighWater } from './wasm.js';
@@ -52,6 +52,30 @@ export interface CoreAnalysis {
   backtrace: CoreFrame[];
   signature: string | null;
   analysis_error: string | null;
+}
+
+/** The analyser's caps, for sizing what the stream keeps. */
+export interface AnalyserCaps {
+  /** planCore never asks for a longer head. */
+  maxHeadBytes: number;
+  /** The planned ranges never total more. */
+  maxRangeBytes: number;
+  /** The module's linear memory never grows past this. */
+  memoryCapBytes: number;
+}
+
+let caps: AnalyserCaps | undefined;
+
+export function analyserCaps(): AnalyserCaps {
+  if (caps === undefined) {
+    const wasm = new AnalyserInstance();
+    caps = {
+      maxHeadBytes: wasm.maxHeadBytes,
+      maxRangeBytes: wasm.maxRangeBytes,
+      memoryCapBytes: MEMORY_CAP_BYTES,
+    };
+  }
+  return caps;
 }
 
 const METHODS: readonly FrameMethod[] = ['PC', 'FRAME_POINTER', 'STACK_SCAN'];

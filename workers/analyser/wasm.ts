@@ -49,6 +49,7 @@ interface AnalyserExports {
     truncated: number,
   ): number;
   MAX_HEAD_BYTES: WasmGlobal;
+  MAX_RANGE_BYTES: WasmGlobal;
 }
 
 let compiled: object | undefined;
@@ -109,6 +110,10 @@ export class AnalyserInstance {
 
   get maxHeadBytes(): number {
     return this.#exports.MAX_HEAD_BYTES.value as number;
+  }
+
+  get maxRangeBytes(): number {
+    return this.#exports.MAX_RANGE_BYTES.value as number;
   }
 
   /** Copies `bytes` into the module's memory and returns their address. */

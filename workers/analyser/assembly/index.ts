@@ -11,6 +11,7 @@ import { KIND_MODULE, KIND_STACK, planRanges, Range } from './plan';
 import { Problems } from './problems';
 
 export { MAX_HEAD_BYTES } from './core';
+export { MAX_RANGE_BYTES } from './plan';
 
 // siginfo.h: the signals whose si_addr is the faulting address (the _sigfault union member).
 const SIGILL: i32 = 4;

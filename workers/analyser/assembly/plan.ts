@@ -8,7 +8,7 @@ import { Problems } from './problems';
 /** Bytes of the crashing thread's stack read upward from its stack pointer. */
 export const STACK_WINDOW_BYTES: u64 = 128 << 10;
 /** Total bytes of all planned ranges: the stack window first, then module header pages. */
-export const MAX_RANGE_BYTES: u64 = 4 << 20;
+export const MAX_RANGE_BYTES: u32 = 4 << 20;
 /** Core offsets past this are never planned (no core that large is streamed). */
 const MAX_CORE_OFFSET: u64 = 1 << 52;
 
@@ -61,7 +61,7 @@ function byOffset(a: Range, b: Range): i32 {
 
 export function planRanges(core: Core, modules: Module[], exe: i32, problems: Problems): Range[] {
   const ranges: Range[] = [];
-  let budget = MAX_RANGE_BYTES;
+  let budget = <u64>MAX_RANGE_BYTES;
 
   if (core.hasThread) {
     const sp = stackStart(core);
