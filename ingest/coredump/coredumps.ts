@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 
 import type { Logger } from '../../common/log.js';
 import type { EventName } from '../../schemas/index.js';
+import { agentMetrics } from '../metrics.js';
 import type { LossKind } from '../stats.js';
 import type { StampedEvent } from '../sequencer.js';
 import { emptyAnalysis, type CoreAnalyser } from './analyser.js';
@@ -180,6 +181,8 @@ export class Coredumps {
       body = this.#encoder.encode(report);
     }
     const event = this.#host.emit('Coredump', body);
+    agentMetrics.coredumps.inc({ verdict: report.verdict });
+    agentMetrics.coreBytes.inc(report.coreSize);
     const ino = report.capture?.pidfsIno ?? 0;
     this.#host.linkCoredump(report.pid, ino, event.seq);
 
