@@ -150,6 +150,7 @@ function addCoredumpFlags(command: Command): Command {
   const c = DEFAULT_COREDUMP_OPTIONS;
   const rate = `${c.policy.ratePerExe}/min`;
   return command
+    .option('--coredumps', 'capture crashes on the coredump socket (the default)', true)
     .option('--no-coredumps', 'leave core_pattern alone: no crash capture')
     .option('--coredump-socket <path>', 'socket core_pattern points at', c.socketPath)
     .option('--core-pattern-state <path>', 'where the replaced core_pattern is kept', c.statePath)

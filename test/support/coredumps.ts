@@ -19,7 +19,14 @@ import { withCorePattern } from './core-pattern.js';
 export const TEST_DIR = '/run/pidstream-coredump-test';
 export const SOCKET_PATH = `${TEST_DIR}/coredump.sock`;
 export const STATE_PATH = `${TEST_DIR}/core_pattern.state`;
-export const CAPTURE_ARGS = ['--coredump-socket', SOCKET_PATH, '--core-pattern-state', STATE_PATH];
+/** `--coredumps` undoes the `--no-coredumps` the other suites' agents start with. */
+export const CAPTURE_ARGS = [
+  '--coredumps',
+  '--coredump-socket',
+  SOCKET_PATH,
+  '--core-pattern-state',
+  STATE_PATH,
+];
 const HOLDER_WAIT_MS = 60_000;
 
 export interface CoredumpEvent extends EventRecord {
