@@ -49,8 +49,12 @@ export const AGENT_VERSION = process.env.npm_package_version ?? '0.1.0';
  * call back-pressure, and the log says so once.
  */
 const SINK_QUEUE_WARN = 100_000;
-/** Sink writes outstanding at once; each holds the events of one turn of the event loop. */
-const MAX_SINK_WRITES_IN_FLIGHT = 64;
+/**
+ * Events handed to the sink and not yet durable. A disk that stalls for seconds (another
+ * program's large writes, fdatasync behind them) must not stall the stamping of new events;
+ * past this many the loop waits for the sink.
+ */
+const MAX_SINK_EVENTS_IN_FLIGHT = 65_536;
 
 type AgentEventKind = 'START' | 'STOP' | 'LOSS' | 'DEGRADED' | 'NOTICE';
 
@@ -79,6 +83,7 @@ export class Agent {
   #writing: Promise<void> | null = null;
   /** Sink writes handed over and not yet resolved; each already handles its failure. */
   readonly #outstanding = new Set<Promise<void>>();
+  #eventsInFlight = 0;
   #sinkError: unknown = null;
   #warnedQueue = false;
   #stopping: Promise<void> | null = null;
@@ -231,7 +236,7 @@ export class Agent {
    * durable: both sinks take writes in call order (the file sink chains its blocks, the Kafka
    * sink appends to its spool at the call). Waiting for each write's fdatasync held new events
    * back by tens of milliseconds on a busy disk (bench:exits). At most
-   * MAX_SINK_WRITES_IN_FLIGHT writes are outstanding; past that the loop waits for the newest.
+   * MAX_SINK_EVENTS_IN_FLIGHT events are outstanding; past that the loop waits for the newest write.
    */
   async #drainToSink(): Promise<void> {
     // Yield once so events emitted in the same tick leave in one write.
@@ -239,15 +244,17 @@ export class Agent {
     while (this.#pending.length > 0 && this.#sink !== null) {
       const events = this.#pending;
       this.#pending = [];
-      const write: Promise<void> = this.#sink.write(events).then(
-        () => void this.#outstanding.delete(write),
-        (err: unknown) => {
-          this.#outstanding.delete(write);
-          this.#sinkFailed(err);
-        },
-      );
+      this.#eventsInFlight += events.length;
+      const done = (): void => {
+        this.#outstanding.delete(write);
+        this.#eventsInFlight -= events.length;
+      };
+      const write: Promise<void> = this.#sink.write(events).then(done, (err: unknown) => {
+        done();
+        this.#sinkFailed(err);
+      });
       this.#outstanding.add(write);
-      if (this.#outstanding.size >= MAX_SINK_WRITES_IN_FLIGHT) await write;
+      if (this.#eventsInFlight >= MAX_SINK_EVENTS_IN_FLIGHT) await write;
     }
     this.#writing = null;
   }
