@@ -17,7 +17,7 @@ import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 
 import { ConfigError, isErrno, PidstreamError } from '../common/errors.js';
-import type { Logger } from '../common/log.js';
+import { type Logger, LogThrottle } from '../common/log.js';
 import {
   accept,
   AF_UNIX,
@@ -44,6 +44,8 @@ import { pidfdGetInfo, PIDFD_INFO_CREDS, PIDFD_INFO_PID } from '../native/pidfd.
 import { listenUnix, sockaddrUn } from '../native/unix-socket.js';
 import type { AgentStats } from './stats.js';
 
+/** A refused user is logged once per this window; repeats are counted on its next line. */
+const REFUSAL_LOG_WINDOW_MS = 60_000;
 /** Connections waiting to be accepted; status callers are few. */
 const LISTEN_BACKLOG = 16;
 /** Connections accepted per wake, so a flood cannot hold the event loop. */
@@ -127,6 +129,7 @@ export class ControlServer {
   #epfd = -1;
   #wakeFd = -1;
   #loopDone: Promise<void> | null = null;
+  readonly #refusals = new LogThrottle(REFUSAL_LOG_WINDOW_MS);
   /** Peers answered and refused since start, for the status itself and the tests. */
   readonly counts = { answered: 0, refused: 0 };
 
@@ -204,7 +207,10 @@ export class ControlServer {
         reply = this.#o.snapshot();
       } else {
         this.counts.refused++;
-        this.#o.log.warn({ peer }, `status peer refused: ${reason}`);
+        const heldBack = this.#refusals.take(`uid ${peer.uid}`);
+        if (heldBack !== null) {
+          this.#o.log.warn({ peer, heldBack }, `status peer refused: ${reason}`);
+        }
         reply = { error: reason };
       }
     } catch (err) {
