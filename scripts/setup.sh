@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v readelf >/dev/null || need_apt+=(binutils)
+# systemd-analyze and systemd-tmpfiles check the deploy/systemd files; setpriv runs the
+# capability and `status` tests as other users.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
