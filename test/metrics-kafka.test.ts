@@ -15,8 +15,11 @@ afterAll(() => rmSync(spoolDir, { recursive: true, force: true }));
 
 async function sample(name: string): Promise<number | undefined> {
   const metric = (await agentMetrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
-  return metric?.values.find((v) => v.metricName === undefined || v.metricName === `${name}_count`)
-    ?.value;
+  // A gauge has one unnamed value; a histogram's count is the value named `<name>_count`.
+  return metric?.values.find((v) => {
+    const named = (v as { metricName?: string }).metricName;
+    return named === undefined || named === `${name}_count`;
+  })?.value;
 }
 
 describe('Kafka metrics', { timeout: 180_000 }, () => {
