@@ -132,6 +132,8 @@ export class Coredumps {
     this.#timer.unref();
     this.#log.info(
       {
+        mode: takeover.mode,
+        policyBeforeDump: takeover.mode === 'socket-ack',
         corePattern: takeover.pattern,
         previous: takeover.previous,
         recovered: takeover.recovered,
