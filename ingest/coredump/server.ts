@@ -8,10 +8,10 @@
  * ack, mark, the head of the core) use non-blocking reads on an epoll set whose `epoll_wait`
  * runs on a koffi worker thread (`epollWaitAsync`). The bulk of the core is read with a
  * blocking `recv(MSG_WAITALL)` of a whole chunk on a koffi worker thread, double-buffered so
- * the main thread copies ranges, hashes and compresses one chunk while the next one fills.
- * Measured on the project's 2-core machine with a 1 GiB core (`npm run bench:cores`): one
- * epoll wake per readable burst (the kernel's socket buffer, ~200 KiB) reached about half of
- * a blocking C server; whole-chunk reads on a worker thread keep pace with it. Those reads
+ * the main thread copies ranges and queues compression for one chunk while the next one
+ * fills. Measured on the project's 2-core machine with a 1 GiB core (`npm run bench:cores`):
+ * one epoll wake per readable burst (the kernel's socket buffer, ~200 KiB) reached about half
+ * of a blocking C server; whole-chunk reads matched it (docs/coredumps.md). Those reads
  * hold a libuv thread each, so at most STREAMS_AT_ONCE cores stream at a time; the other
  * crashes wait in the kernel, as they would behind any single-threaded server.
  */
