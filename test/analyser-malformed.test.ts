@@ -98,11 +98,18 @@ describe('planning', () => {
 });
 
 describe('analysis', () => {
-  test('reports a core cut before its notes end, with no result fields', () => {
+  test('reads the notes that arrived when the core is cut before its notes end', () => {
     const { notesEnd } = layout();
     const cut = notesEnd - 100;
     const a = analyseCore(core.subarray(0, cut), [], cut, true);
-    expect(a.analysis_error).toMatch(`the core ends at byte ${cut}, before its notes do`);
+    expect(a.analysis_error).toBe(`the core ends at byte ${cut}, before its notes do`);
+    expect([a.signal, a.si_code, a.fault_address, a.thread_count]).toEqual([11, 1, 0, 1]);
+    expect(a.backtrace.map((f) => f.method)).toEqual(['PC']);
+  });
+
+  test('reports a core cut inside its program headers, with no result fields', () => {
+    const a = analyseCore(core.subarray(0, 100), [], 100, true);
+    expect(a.analysis_error).toBe('the core ends at byte 100, before its notes do');
     expect(a.signal).toBeNull();
     expect(a.backtrace).toEqual([]);
   });

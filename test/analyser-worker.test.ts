@@ -66,7 +66,9 @@ test('answers a core with broken notes with analysis_error, and the worker lives
   // The first program header is the PT_NOTE segment; point its notes past the end of the core.
   new DataView(broken.buffer).setBigUint64(phoff + 8, BigInt(core.length), true);
   const analysis = await viaWorker(broken);
-  expect(analysis.analysis_error).toBe(`the core ends at byte ${core.length}, before its notes do`);
+  expect(analysis.analysis_error).toBe(
+    `the core ends at byte ${core.length}, before its notes do; the core holds no NT_PRSTATUS note`,
+  );
   expect(analysis.signal).toBeNull();
 
   expect((await viaWorker(core)).signal).toBe(11);

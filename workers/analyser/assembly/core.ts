@@ -135,10 +135,10 @@ function bySegmentAddress(a: Segment, b: Segment): i32 {
  * Reads the ELF header, program headers and notes from the first bytes of a core. When the
  * head is too short, `needHead` says how many bytes would do (at most MAX_HEAD_BYTES).
  */
-export function parseCore(head: Bytes, problems: Problems): Core {
+export function parseCore(head: Bytes, problems: Problems, partial: bool): Core {
   const core = new Core(problems);
   if (!head.has(0, EHDR_SIZE)) {
-    core.needHead = EHDR_SIZE;
+    needMore(core, head, EHDR_SIZE, partial);
     return core;
   }
   if (!checkHeader(head, problems)) return core;
@@ -155,7 +155,7 @@ export function parseCore(head: Bytes, problems: Problems): Core {
     return core;
   }
   if (!head.has(0, phEnd)) {
-    core.needHead = phEnd;
+    needMore(core, head, phEnd, partial);
     return core;
   }
 
@@ -181,8 +181,10 @@ export function parseCore(head: Bytes, problems: Problems): Core {
   }
   core.segments.sort(bySegmentAddress);
   if (!head.has(0, notesEnd) && head.len < MAX_HEAD_BYTES) {
-    core.needHead = notesEnd < <u64>MAX_HEAD_BYTES ? notesEnd : <u64>MAX_HEAD_BYTES;
-    return core;
+    needMore(core, head, notesEnd < <u64>MAX_HEAD_BYTES ? notesEnd : <u64>MAX_HEAD_BYTES, partial);
+    // The kernel writes the crashing thread's NT_PRSTATUS and the process-wide notes first,
+    // so the notes of a cut core are still worth reading when nothing more will come.
+    if (!partial) return core;
   }
 
   // Program headers may all point at the same notes; reading at most MAX_HEAD_BYTES of notes
@@ -193,10 +195,13 @@ export function parseCore(head: Bytes, problems: Problems): Core {
     if (head.u32(ph) != PT_NOTE) continue;
     const offset = head.u64(ph + 8);
     let filesz = head.u64(ph + 32);
-    if (!head.has(offset, filesz)) {
+    const cut = !head.has(offset, filesz);
+    if (cut && core.needHead == 0) {
       problems.add(
         'notes at ' + offset.toString() + ' end past the ' + head.len.toString() + ' bytes read',
       );
+    }
+    if (cut) {
       if (offset >= <u64>head.len) continue;
       filesz = <u64>head.len - offset;
     }
@@ -205,10 +210,18 @@ export function parseCore(head: Bytes, problems: Problems): Core {
       break;
     }
     budget -= filesz;
-    readNotes(core, head.sub(<u32>offset, <u32>filesz));
+    readNotes(core, head.sub(<u32>offset, <u32>filesz), cut);
   }
   if (core.threadCount == 0) problems.add('the core holds no NT_PRSTATUS note');
   return core;
+}
+
+/** Records that the head is short; when no more will come (`partial`), that is a problem. */
+function needMore(core: Core, head: Bytes, bytes: u64, partial: bool): void {
+  core.needHead = bytes;
+  if (partial) {
+    core.problems.add('the core ends at byte ' + head.len.toString() + ', before its notes do');
+  }
 }
 
 function checkHeader(head: Bytes, problems: Problems): bool {
@@ -235,7 +248,8 @@ function checkHeader(head: Bytes, problems: Problems): bool {
   return true;
 }
 
-function readNotes(core: Core, seg: Bytes): void {
+/** Reads one PT_NOTE segment; `cut` says it was cut short, so its last note may be too. */
+function readNotes(core: Core, seg: Bytes, cut: bool): void {
   const reader = new NoteReader(seg, 4);
   const note = new Note();
   while (reader.next(note)) {
@@ -249,7 +263,7 @@ function readNotes(core: Core, seg: Bytes): void {
     else if (t == NT_AUXV) readAuxv(core, note.desc());
     else if (t == NT_FILE && core.mappings.length == 0) readFileNote(core, note.desc());
   }
-  if (reader.malformed) core.problems.add('a note runs past the end of its segment');
+  if (reader.malformed && !cut) core.problems.add('a note runs past the end of its segment');
 }
 
 // The kernel writes the thread that took the fatal signal first (fill_note_info in

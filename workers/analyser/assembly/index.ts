@@ -34,8 +34,9 @@ class Parsed {
   ) {}
 }
 
-function parse(head: Bytes, problems: Problems): Parsed {
-  const core = parseCore(head, problems);
+/** `partial`: no more head will come, so read what notes there are (analysis, not planning). */
+function parse(head: Bytes, problems: Problems, partial: bool): Parsed {
+  const core = parseCore(head, problems, partial);
   const modules = buildModules(core, problems);
   let exe = core.atPhdr != 0 ? moduleAt(modules, core.atPhdr) : -1;
   if (exe < 0 && core.atEntry != 0) exe = moduleAt(modules, core.atEntry);
@@ -48,7 +49,7 @@ function parse(head: Bytes, problems: Problems): Parsed {
  * range count, then per range u64 core offset and u32 length, sorted by offset.
  */
 export function plan(headPtr: usize, headLen: u32): usize {
-  const p = parse(new Bytes(headPtr, headLen), new Problems());
+  const p = parse(new Bytes(headPtr, headLen), new Problems(), false);
   const out = new Output();
   out.u32(<u32>p.core.needHead);
   out.u32(p.ranges.length);
@@ -103,11 +104,8 @@ export function analyse(
 ): usize {
   const problems = new Problems();
   const head = new Bytes(headPtr, headLen);
-  const p = parse(head, problems);
+  const p = parse(head, problems, true);
   const core = p.core;
-  if (core.needHead != 0) {
-    problems.add('the core ends at byte ' + headLen.toString() + ', before its notes do');
-  }
   const supplied = new Supplied(table, count, head);
 
   let stack: Stack | null = null;
