@@ -43,17 +43,34 @@ export type Skipper = (buf: Buffer, pos: number) => number;
 
 type Json = Record<string, unknown>;
 
-/** One dictionary: distinct group keys (raw Avro bytes) in order of first appearance. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/**
+ * One dictionary: distinct group keys (the raw Avro bytes of the group's fields, each after a
+ * presence byte) in order of first appearance. Keys are found by an FNV-1a hash computed while
+ * the bytes are copied, then compared byte for byte; a JavaScript string per event as the key
+ * cost more in allocation and hashing than the rest of the decode.
+ */
 export class GroupDictionary {
   readonly members: Column[];
-  readonly ids = new Map<string, number>();
-  /** Keys first seen since the last drain, as raw bytes: decoded once, into DuckDB. */
+  /** Keys first seen since the last drain: decoded once, into DuckDB. */
   pending: Buffer[] = [];
   scratch = Buffer.allocUnsafe(INITIAL_KEY_BYTES);
   length = 0;
+  #hash = FNV_OFFSET;
+  readonly #keys: Buffer[] = [];
+  /** The newest id of each hash; older ids with the same hash chain through `#next`. */
+  readonly #newest = new Map<number, number>();
+  readonly #next: number[] = [];
 
   constructor(members: Column[]) {
     this.members = members;
+  }
+
+  /** Distinct keys so far. */
+  get size(): number {
+    return this.#keys.length;
   }
 
   append(buf: Buffer, start: number, end: number, present: boolean): void {
@@ -66,21 +83,34 @@ export class GroupDictionary {
     // A plain loop: Buffer#copy's wrapper cost more than the copy for these short values.
     const scratch = this.scratch;
     let length = this.length;
+    let hash = Math.imul(this.#hash ^ (present ? 1 : 0), FNV_PRIME);
     scratch[length++] = present ? 1 : 0;
-    for (let i = start; i < end; i++) scratch[length++] = buf[i]!;
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!;
+      scratch[length++] = b;
+      hash = Math.imul(hash ^ b, FNV_PRIME);
+    }
     this.length = length;
+    this.#hash = hash;
   }
 
   /** The id of the key collected since the last call; a new key joins `pending`. */
   close(): number {
-    const key = this.scratch.toString('latin1', 0, this.length);
+    const length = this.length;
+    const hash = this.#hash;
     this.length = 0;
-    let id = this.ids.get(key);
-    if (id === undefined) {
-      id = this.ids.size;
-      this.ids.set(key, id);
-      this.pending.push(Buffer.from(key, 'latin1'));
+    this.#hash = FNV_OFFSET;
+    const newest = this.#newest.get(hash);
+    for (let id = newest ?? -1; id !== -1; id = this.#next[id]!) {
+      const key = this.#keys[id]!;
+      if (key.length === length && key.compare(this.scratch, 0, length) === 0) return id;
     }
+    const key = Buffer.from(this.scratch.subarray(0, length));
+    const id = this.#keys.length;
+    this.#keys.push(key);
+    this.#next.push(newest ?? -1);
+    this.#newest.set(hash, id);
+    this.pending.push(key);
     return id;
   }
 }

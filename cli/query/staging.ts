@@ -186,7 +186,7 @@ export class TableStage {
 function drain(dictionary: Dictionary): void {
   const { group, appender } = dictionary;
   if (group.pending.length === 0) return;
-  let id = group.ids.size - group.pending.length;
+  let id = group.size - group.pending.length;
   for (const key of group.pending) {
     appender.appendUInteger(id++);
     let pos = 0;
