@@ -137,7 +137,7 @@ export class Agent {
       this.degraded(
         'proc connector',
         '2.6.15',
-        'needs CAP_NET_ADMIN (run as root); only processes found by the start-up scan are watched',
+        'needs CAP_NET_ADMIN (run as root); /proc is rescanned every second instead, so processes that live less than that are not seen',
       );
     }
     if (!watcher.features.pidfsInodes) {

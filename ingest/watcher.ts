@@ -95,6 +95,11 @@ const EPOLL_MAX_EVENTS = 1024;
  * reaped before their pidfd was opened (bench:exits).
  */
 const SPIN_POLLS = 64;
+/**
+ * Without the proc connector (not root), new processes are found only by rescanning /proc:
+ * those that live at least this long are watched, shorter ones are not seen at all.
+ */
+const RESCAN_WITHOUT_CONNECTOR_NS = 1e9;
 /** Upper bound of one epoll_wait, so the zombie sweep runs even on an idle host. */
 const EPOLL_TIMEOUT_MS = 250;
 /**
@@ -176,6 +181,7 @@ export class ExitWatcher {
   #stopped: (() => void) | null = null;
   #lastSweepNs = 0;
   #emptyPolls = 0;
+  #lastScanNs = 0;
 
   constructor(
     hooks: WatcherHooks,
@@ -212,7 +218,7 @@ export class ExitWatcher {
       return new ProcConnector();
     } catch (err) {
       if (isErrno(err, 'EPERM') || isErrno(err, 'EACCES') || isErrno(err, 'EPROTONOSUPPORT')) {
-        this.#log.warn({ err }, 'proc connector unavailable');
+        this.#log.warn({ error: (err as Error).message }, 'proc connector unavailable');
         return null;
       }
       throw err;
@@ -341,6 +347,10 @@ export class ExitWatcher {
     if (now - this.#lastSweepNs >= EPOLL_TIMEOUT_MS * 1e6) {
       this.#lastSweepNs = now;
       this.#sweepZombies(now);
+    }
+    if (this.#connector === null && now - this.#lastScanNs >= RESCAN_WITHOUT_CONNECTOR_NS) {
+      this.#lastScanNs = now;
+      work += this.#scan();
     }
     return work + this.counters.notices - noticesBefore;
   }

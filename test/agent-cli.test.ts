@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { distFile } from '../common/paths.js';
-import { readEvents, startAgent } from './support/agent.js';
+import { agentEvents, readEvents, startAgent } from './support/agent.js';
 
 function run(...args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [distFile('cli/main.js'), 'run', ...args], {
@@ -49,9 +49,10 @@ describe('pidstream run: stopping', () => {
         const code = await new Promise((resolve) => agent.child.on('exit', resolve));
         expect(code).toBe(0);
         const events = await readEvents(agent.outDir);
-        const last = events[events.length - 1] as { kind: string; message: string };
-        expect(last.kind).toBe('STOP');
-        expect(last.message).toBe(`pidstream stopped: ${signal}`);
+        const last = agentEvents(events).pop();
+        expect(last?.agent.seq).toBe(events.length - 1);
+        expect(last?.kind).toBe('STOP');
+        expect(last?.message).toBe(`pidstream stopped: ${signal}`);
       } finally {
         agent.cleanup();
       }

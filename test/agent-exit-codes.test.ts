@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+  agentEvents,
   type AgentRun,
   type EventRecord,
   exitsTagged,
@@ -72,11 +73,10 @@ describe('agent: exit codes and signals', () => {
   });
 
   it('brackets the stream with START at seq 0 and STOP last', () => {
-    const first = events[0] as { kind: string; agent: { seq: number } };
-    const last = events[events.length - 1] as { kind: string; agent: { seq: number } };
-    expect(first.kind).toBe('START');
-    expect(first.agent.seq).toBe(0);
-    expect(last.kind).toBe('STOP');
-    expect(last.agent.seq).toBe(events.length - 1);
+    const [first, last] = agentEvents([events[0]!, events[events.length - 1]!]);
+    expect(first?.kind).toBe('START');
+    expect(first?.agent.seq).toBe(0);
+    expect(last?.kind).toBe('STOP');
+    expect(last?.agent.seq).toBe(events.length - 1);
   });
 });

@@ -4,7 +4,7 @@
  * handled and flushed) before they read its files, so no test waits on a clock.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +14,8 @@ import { distFile } from '../../common/paths.js';
 import { EVENT_NAMES, type EventName, eventType } from '../../schemas/index.js';
 
 const READY_TIMEOUT_MS = 60_000;
+const STDIO: ['ignore', 'ignore', 'pipe'] = ['ignore', 'ignore', 'pipe'];
+const NOBODY = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 const STOP_TIMEOUT_MS = 60_000;
 
 export type EventRecord = Record<string, unknown> & { type: 'exit' | 'coredump' | 'agent' };
@@ -40,6 +42,19 @@ export interface ExitEvent extends EventRecord {
   unreaped: boolean;
 }
 
+export interface AgentEventRecord extends EventRecord {
+  type: 'agent';
+  agent: { seq: number };
+  kind: string;
+  message: string;
+  attributes: Record<string, string>;
+}
+
+/** The AgentEvents among `events`, in order. */
+export function agentEvents(events: EventRecord[]): AgentEventRecord[] {
+  return events.filter((e): e is AgentEventRecord => e.type === 'agent');
+}
+
 export interface AgentRun {
   readonly outDir: string;
   readonly child: ChildProcess;
@@ -52,22 +67,27 @@ export interface AgentRun {
 }
 
 /** Starts the agent on a fresh output directory and waits until it watches. */
-export async function startAgent(extraArgs: string[] = []): Promise<AgentRun> {
+export async function startAgent(
+  extraArgs: string[] = [],
+  opts: { asNobody?: boolean } = {},
+): Promise<AgentRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'pidstream-agent-'));
-  const child = spawn(
-    process.execPath,
-    // core_pattern is global: the exit tests leave it alone (--no-coredumps).
-    [
-      distFile('cli/main.js'),
-      'run',
-      '--out',
-      outDir,
-      '--no-status',
-      '--no-coredumps',
-      ...extraArgs,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const agentArgs = [
+    distFile('cli/main.js'),
+    'run',
+    '--out',
+    outDir,
+    '--no-status',
+    // core_pattern is global: the exit tests leave it alone.
+    '--no-coredumps',
+    ...extraArgs,
+  ];
+  if (opts.asNobody === true) chmodSync(outDir, 0o777);
+  // setpriv execs node in place, so the child's pid is the agent's.
+  const child =
+    opts.asNobody === true
+      ? spawn('setpriv', [...NOBODY, process.execPath, ...agentArgs], { stdio: STDIO })
+      : spawn(process.execPath, agentArgs, { stdio: STDIO });
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
