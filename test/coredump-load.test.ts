@@ -2,7 +2,6 @@
  * The coredump server under load: ten crashes at once are all captured, and a 1 GiB core
  * streams through the agent (analysed and stored) without the agent's memory growing with it.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +10,15 @@ import { gunzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { packageRoot } from '../common/paths.js';
 import { crasher } from './support/crashers.js';
-import { crash, coredumpOf, coredumps, peakRss, withCrashAgent } from './support/coredumps.js';
+import {
+  buildHeapGib,
+  crash,
+  coredumpOf,
+  coredumps,
+  peakRss,
+  withCrashAgent,
+} from './support/coredumps.js';
 
 const AT_ONCE = 10;
 const HEAP_MIB = 1024;
@@ -42,9 +47,7 @@ describe('coredump server under load', () => {
   }, 300_000);
 
   it('streams a 1 GiB core into the store with the agent RSS bounded', async () => {
-    const heap = join(dir, 'heap-gib');
-    const source = join(packageRoot(), 'test', 'fixtures', 'crashers', 'heap-gib.c');
-    execFileSync('gcc', ['-O1', '-o', heap, source]);
+    const heap = buildHeapGib(dir);
     const store = join(dir, 'cores');
     let growth = 0;
     const { result, events } = await withCrashAgent(['--core-store', store], async (agent) => {

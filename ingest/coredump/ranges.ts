@@ -25,6 +25,11 @@ export class CoreRanges {
   #first = 0;
   /** Why some ranges were dropped, or null. */
   readonly note: string | null = null;
+  /**
+   * The end of the furthest range asked for. The plan reads the program headers, so a stream
+   * that ends before it was cut short (the dump was interrupted, e.g. by SIGKILL).
+   */
+  readonly plannedEnd: number = 0;
 
   constructor(ranges: readonly CoreByteRange[]) {
     const sorted = ranges
@@ -33,6 +38,7 @@ export class CoreRanges {
     let bytes = 0;
     let dropped = 0;
     for (const r of sorted) {
+      this.plannedEnd = Math.max(this.plannedEnd, r.offset + r.length);
       const length = Math.min(r.length, RANGES_MAX_BYTES);
       if (this.#slots.length >= RANGES_MAX_COUNT || bytes + length > RANGES_MAX_BYTES) {
         dropped++;

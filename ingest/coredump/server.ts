@@ -549,6 +549,7 @@ export class CoredumpServer {
     const head = conn.phase === 'head' || conn.phase === 'planning';
     conn.phase = 'done';
     conn.endedUs = clockUs();
+    if (conn.ranges !== null && conn.ranges.plannedEnd > conn.pos) conn.truncated = true;
     let mask: number | null = conn.capture?.info?.coredump_mask ?? null;
     try {
       const info = decodePidfdInfo(pidfdGetInfoRaw(conn.pidfd, PIDFD_INFO_COREDUMP, this.#info));

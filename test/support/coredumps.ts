@@ -4,10 +4,12 @@
  * until no other agent on the machine holds core_pattern (another suite's agent would make
  * this one run without crash capture).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { packageRoot } from '../../common/paths.js';
 import { corePatternHolder } from '../../ingest/coredump/takeover.js';
 import { type AgentRun, type EventRecord, readEvents, startAgent } from './agent.js';
 import { withCorePattern } from './core-pattern.js';
@@ -125,4 +127,12 @@ export function peakRss(pid: number): number {
 
 export function stateFileExists(): boolean {
   return existsSync(STATE_PATH);
+}
+
+/** Builds test/fixtures/crashers/heap-gib.c (a process with a large core) into `dir`. */
+export function buildHeapGib(dir: string): string {
+  const binary = join(dir, 'heap-gib');
+  const source = join(packageRoot(), 'test', 'fixtures', 'crashers', 'heap-gib.c');
+  execFileSync('gcc', ['-O1', '-o', binary, source]);
+  return binary;
 }
