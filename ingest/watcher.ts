@@ -484,17 +484,16 @@ export class ExitWatcher {
    */
   #capture(entry: ProcEntry): void {
     const pid = entry.pid;
-    // A process that exited before this read keeps what was known of it (its parent's
-    // metadata at fork); a zombie still has its comm but no exe or argv.
+    // A process already reaped keeps what was known of it (its parent's metadata at fork). A
+    // zombie still has its comm but no exe or argv: those are left empty rather than kept from
+    // the parent, whose program it no longer ran.
     const comm = this.#proc.comm(pid);
     if (comm === null) return;
     entry.comm = comm;
     const argv = this.#proc.argv(pid);
-    if (argv !== null && argv.bytes.length > 0) {
-      entry.exe = this.#proc.exe(pid) ?? '';
-      entry.argv = this.#redactor.redact(argv.bytes);
-      entry.argvTruncated = argv.truncated;
-    }
+    entry.exe = this.#proc.exe(pid) ?? '';
+    entry.argv = argv === null ? NO_ARGV : this.#redactor.redact(argv.bytes);
+    entry.argvTruncated = argv?.truncated ?? false;
     const cgroupText = this.#proc.cgroupFile(pid);
     const file = cgroupText === null ? null : this.#oom.counterFile(cgroupText);
     const memcg = file === null ? null : this.#oom.attach(file);
@@ -678,6 +677,8 @@ export class ExitWatcher {
 const ESRCH = 3;
 const ENFILE = 23;
 const EMFILE = 24;
+
+const NO_ARGV = new Uint8Array(0);
 
 const NO_CREDS: Creds = [0, 0, 0, 0, 0, 0, 0, 0];
 
