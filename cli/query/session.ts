@@ -38,8 +38,11 @@ async function loadKafka(
   const source = new KafkaSource({
     brokers: uri.brokers,
     topics: uri.topic === null ? EVENT_NAMES.map((n) => DEFAULT_TOPICS[n]) : [uri.topic],
-    fromTimeMs: window.sinceUs === null ? undefined : window.sinceUs / 1000,
-    toTimeMs: window.untilUs === null ? undefined : window.untilUs / 1000,
+    // A message's Kafka timestamp is when it was produced, never before its event happened:
+    // messages older than --since can be skipped by offset. An event delayed in the agent's
+    // spool can carry a timestamp after --until, so the upper bound is applied to event times
+    // as the events are loaded, up to the end offsets at the start of the read.
+    fromTimeMs: window.sinceUs === null ? undefined : Math.floor(window.sinceUs / 1000),
   });
   try {
     return await loadEvents(connection, { events: source.events() }, window);
