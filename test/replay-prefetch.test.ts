@@ -28,7 +28,7 @@ describe('reading a source ahead of the pacer', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     // The first item was taken, so the queue holds at most 5 more, plus one in flight.
     expect(log.filter((l) => l.startsWith('read')).length).toBeLessThanOrEqual(7);
-    await it.return?.();
+    await it.return?.(undefined);
     expect(log[log.length - 1]).toBe('source closed');
   });
 
