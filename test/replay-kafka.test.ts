@@ -85,24 +85,37 @@ describe('replay to and from the real Kafka broker', () => {
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('carries every record through a 3-partition topic, each host in its order', async () => {
-    const t = topic('roundtrip');
-    await createTopic(t, 3);
-    expect(
-      await pidstream('replay', '--from', join(dir, 'in'), '--to', uri(t), '--speed', 'max'),
-    ).toMatchObject({ written: 2012 });
-    expect(
-      await pidstream('replay', '--from', uri(t), '--to', join(dir, 'back'), '--speed', 'max'),
-    ).toMatchObject({ read: 2012, written: 2012 });
+  describe('through a 3-partition topic and back to files', () => {
+    let back: ReadEvent[];
+    let counts: Counts[];
 
-    const back = await readFiles(join(dir, 'back'));
-    expect(back.map((e) => e.bytes.toString('hex')).sort()).toEqual(
-      input.map((e) => e.bytes.toString('hex')).sort(),
-    );
-    expect(byHost(back)).toEqual(byHost(input));
-    const verifier = new StreamVerifier();
-    for (const e of back) verifier.add(e);
-    expect(hasProblems(verifier.report(), false)).toBe(false);
+    beforeAll(async () => {
+      const t = topic('roundtrip');
+      await createTopic(t, 3);
+      counts = [
+        await pidstream('replay', '--from', join(dir, 'in'), '--to', uri(t), '--speed', 'max'),
+        await pidstream('replay', '--from', uri(t), '--to', join(dir, 'back'), '--speed', 'max'),
+      ];
+      back = await readFiles(join(dir, 'back'));
+    });
+
+    it('carries every record, byte for byte', () => {
+      expect(counts[0]).toMatchObject({ written: 2012 });
+      expect(counts[1]).toMatchObject({ read: 2012, written: 2012 });
+      expect(back.map((e) => e.bytes.toString('hex')).sort()).toEqual(
+        input.map((e) => e.bytes.toString('hex')).sort(),
+      );
+    });
+
+    // Each host is one Kafka key, so one partition: its events must come back in their order.
+    // This fails while the Kafka sink groups a produce request by event type, which puts a
+    // host's Coredumps after its later ProcessExits when all types share one topic.
+    it('keeps each host events in their order, so verify passes on what comes back', () => {
+      expect(byHost(back)).toEqual(byHost(input));
+      const verifier = new StreamVerifier();
+      for (const e of back) verifier.add(e);
+      expect(hasProblems(verifier.report(), false)).toBe(false);
+    });
   });
 
   it('starts reading a topic at the offset Kafka finds for --since', async () => {
