@@ -59,9 +59,13 @@ export const DEFAULT_SPOOL_MAX_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_LINGER_MS = 5;
 /** A clean stop waits this long for the spool to drain (systemd allows 90 s by default). */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
-/** One produce request carries at most this many events and about this many bytes. */
+/**
+ * One produce request carries at most this many events and about this many bytes. One host's
+ * events of one type land in one partition, and kafkajs puts them in one record batch, which
+ * the broker refuses above its message.max.bytes (1 MiB by default): the byte cap stays below.
+ */
 export const MAX_BATCH_EVENTS = 10_000;
-export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+export const MAX_BATCH_BYTES = 768 * 1024;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 

@@ -75,8 +75,11 @@ export interface SpoolRecovery {
 }
 
 const RECORD_HEADER = 8;
-/** Largest event the spool accepts; Kafka's default message cap is about 1 MiB as well. */
-export const MAX_RECORD_BYTES = 1024 * 1024;
+/**
+ * Largest event the spool accepts: it must fit in one Kafka record batch under the broker's
+ * default message.max.bytes (1 MiB) with room for the batch's own headers.
+ */
+export const MAX_RECORD_BYTES = 768 * 1024;
 const SEGMENT_MIN_BYTES = 64 * 1024;
 const SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
 /** The cap is split into at least this many segments so that dropping one drops little. */
@@ -235,7 +238,7 @@ export class Spool {
         this.#cursor = { segment: next, pos: 0, offset: next.first };
         continue;
       }
-      const chunk = this.#readChunk(cursor.segment, cursor.pos);
+      const chunk = this.#readChunk(cursor.segment, cursor.pos, maxBytes - bytes);
       let at = 0;
       while (at + RECORD_HEADER <= chunk.length && out.length < maxRecords && bytes < maxBytes) {
         const length = chunk.readUInt32LE(at);
@@ -269,7 +272,8 @@ export class Spool {
         `acknowledging up to offset ${nextOffset} beyond the spool's end ${this.endOffset}`,
       );
     }
-    this.#ack = this.#locate(nextOffset);
+    // Acknowledging what was just read is the common case: the cursor knows where that ends.
+    this.#ack = this.#cursor.offset === nextOffset ? { ...this.#cursor } : this.#locate(nextOffset);
     const tmp = join(this.dir, 'ack.tmp');
     writeFileSync(tmp, String(nextOffset));
     renameSync(tmp, join(this.dir, 'ack'));
@@ -367,7 +371,8 @@ export class Spool {
     if (!this.#segments.includes(this.#cursor.segment)) this.rewind();
   }
 
-  #readChunk(segment: Segment, pos: number): Buffer {
+  /** Bytes from `pos`: about `want` (at least one whole record), at most READ_CHUNK_BYTES. */
+  #readChunk(segment: Segment, pos: number, want: number): Buffer {
     if (this.#readSegment !== segment) {
       if (this.#readFd >= 0) closeSync(this.#readFd);
       this.#readFd = openSync(segment.path, 'r');
@@ -376,7 +381,7 @@ export class Spool {
     const header = Buffer.alloc(4);
     readSync(this.#readFd, header, 0, 4, pos);
     const first = RECORD_HEADER + header.readUInt32LE(0);
-    const size = Math.min(segment.size - pos, Math.max(READ_CHUNK_BYTES, first));
+    const size = Math.min(segment.size - pos, Math.max(Math.min(want, READ_CHUNK_BYTES), first));
     const chunk = Buffer.allocUnsafe(size);
     const got = readSync(this.#readFd, chunk, 0, size, pos);
     return chunk.subarray(0, got);
