@@ -1,10 +1,12 @@
 /**
  * How fast the agent's /metrics endpoint answers while the agent runs at full process churn.
- * The endpoint shares the agent's event loop, so its latency shows how long the loop is held by
- * the per-event work. Baseline: the same scrapes of the same agent while the host is quiet,
- * measured in the same run, so the ratio holds on a busy machine.
+ * Baseline: the same scrapes of the same agent while the host is quiet, measured in the same
+ * run, so the ratio holds on a busy machine.
  *
  *   npm run bench:metrics [-- CHURN_PROCESSES]
+ *
+ * The endpoint answers from its own thread; "stale" counts scrapes served the previous
+ * rendering because the agent's loop did not render a fresh one within 25 ms.
  *
  * The churn is bench/exits/churn.c (two workers forking and reaping at full speed), built
  * here with gcc.
@@ -28,23 +30,33 @@ const TARGET_P99_MS = 50;
 interface Phase {
   name: string;
   latencies: number[];
+  /** Scrapes answered with the previous rendering because the agent's loop was busy. */
+  stale: number;
   seconds: number;
+}
+
+interface Scrapes {
+  latencies: number[];
+  stale: number;
 }
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function scrapeWhile(url: string, busy: () => boolean): Promise<number[]> {
+async function scrapeWhile(url: string, busy: () => boolean): Promise<Scrapes> {
   const latencies: number[] = [];
+  let stale = 0;
   while (busy()) {
     const t0 = performance.now();
     const res = await fetch(`${url}/metrics`);
     await res.text();
     latencies.push(performance.now() - t0);
+    // Renderings happen only on request, so a previous one is at least an interval old.
+    if (Number(res.headers.get('x-pidstream-metrics-age-ms')) >= SCRAPE_INTERVAL_MS) stale++;
     await sleep(SCRAPE_INTERVAL_MS);
   }
-  return latencies;
+  return { latencies, stale };
 }
 
 async function main(): Promise<void> {
@@ -82,7 +94,7 @@ async function main(): Promise<void> {
     const quietUntil = Date.now() + BASELINE_MS;
     phases.push({
       name: 'agent, quiet host (baseline)',
-      latencies: await scrapeWhile(url, () => Date.now() < quietUntil),
+      ...(await scrapeWhile(url, () => Date.now() < quietUntil)),
       seconds: BASELINE_MS / 1000,
     });
 
@@ -92,10 +104,10 @@ async function main(): Promise<void> {
     });
     let churning = true;
     churn.on('exit', () => (churning = false));
-    const latencies = await scrapeWhile(url, () => churning);
+    const scrapes = await scrapeWhile(url, () => churning);
     phases.push({
       name: `agent, full churn (${CHURN_PROCESSES} processes)`,
-      latencies,
+      ...scrapes,
       seconds: (Date.now() - t0) / 1000,
     });
     report(phases);
@@ -117,12 +129,14 @@ function report(phases: Phase[]): void {
     };
   });
   const base = rows[0] as (typeof rows)[number];
-  console.log('| phase | scrapes | p50 ms | p99 ms | max ms | p99 / baseline | churn exits/s |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    '| phase | scrapes | stale | p50 ms | p99 ms | max ms | p99 / baseline | churn exits/s |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     const rate = r === base ? '-' : Math.round(CHURN_PROCESSES / r.phase.seconds).toString();
     console.log(
-      `| ${r.phase.name} | ${r.phase.latencies.length} | ${r.p50.toFixed(2)} | ` +
+      `| ${r.phase.name} | ${r.phase.latencies.length} | ${r.phase.stale} | ${r.p50.toFixed(2)} | ` +
         `${r.p99.toFixed(2)} | ${r.max.toFixed(2)} | ${(r.p99 / base.p99).toFixed(1)}x | ${rate} |`,
     );
   }

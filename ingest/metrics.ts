@@ -9,12 +9,13 @@
  * and errors, coredump verdicts, core bytes) are instruments here that their owners update:
  * `agentMetrics.coredumps.inc({ verdict: 'ACCEPTED' })`.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { ConfigError } from '../common/errors.js';
+import { distFile } from '../common/paths.js';
+import { type FromEndpoint, HEARTBEAT_MS, type ToEndpoint } from './metrics-protocol.js';
 import type { AgentStats } from './stats.js';
 
 export interface SpoolGauge {
@@ -190,46 +191,56 @@ export function parseListenAddress(address: string): { host: string; port: numbe
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
-/** Serves /metrics, /healthz and /readyz on `address` until closed. */
+/**
+ * Serves /metrics, /healthz and /readyz on `address` until closed, from a thread of its own
+ * (ingest/metrics-http.ts) so a busy agent loop does not delay the answer.
+ */
 export async function startMetricsServer(
   address: string,
   metrics: AgentMetrics = agentMetrics,
 ): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(address);
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    } else if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(`collecting metrics failed: ${String(err)}\n`),
-      );
-    } else if (path === '/healthz') {
-      // The event loop answered: the agent's loop is alive.
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/readyz') {
-      const { ready, reason } = metrics.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
-    }
+  const worker = new Worker(distFile('ingest/metrics-http.js'), {
+    workerData: { host, listenPort: port },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const post = (msg: ToEndpoint): void => worker.postMessage(msg);
+  const heartbeat = (): void => post({ type: 'heartbeat', ...metrics.ready() });
+  worker.on('message', (msg: FromEndpoint) => {
+    if (msg.type === 'readiness') post({ type: 'heartbeat', ...metrics.ready(), id: msg.id });
+    if (msg.type !== 'render') return;
+    metrics.registry.metrics().then(
+      (text) =>
+        post({ type: 'metrics', id: msg.id, text, contentType: metrics.registry.contentType }),
+      (err: unknown) =>
+        post({
+          type: 'metrics',
+          id: msg.id,
+          text: `# collecting metrics failed: ${String(err)}\n`,
+          contentType: metrics.registry.contentType,
+        }),
+    );
   });
-  const bound = server.address() as AddressInfo;
-  const shown = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const url = await new Promise<string>((resolve, reject) => {
+    const onMessage = (msg: FromEndpoint): void => {
+      if (msg.type === 'listening') resolve(msg.url);
+      if (msg.type === 'error') reject(new Error(`metrics endpoint on ${address}: ${msg.message}`));
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`metrics endpoint thread exited with ${code}`)));
+  }).catch(async (err: unknown) => {
+    await worker.terminate();
+    throw err;
+  });
+  heartbeat();
+  const timer = setInterval(heartbeat, HEARTBEAT_MS);
+  timer.unref();
+  worker.unref();
   return {
-    url: `http://${shown}:${bound.port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    url,
+    close: async () => {
+      clearInterval(timer);
+      await worker.terminate();
+    },
   };
 }
