@@ -61,7 +61,7 @@ describe('coredump server under load', () => {
     expect(e.verdict).toBe('ACCEPTED');
     expect(e.core_size).toBeGreaterThan(HEAP_MIB * 1024 * 1024);
     expect(e.truncated).toBe(false);
-    expect(e.signal).toBe(11);
+    expect(e.signal, `analysis_error: ${e.analysis_error}`).toBe(11);
     expect(growth).toBeLessThan(RSS_GROWTH_MAX);
 
     const stored = e.stored;

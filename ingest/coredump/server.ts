@@ -451,14 +451,21 @@ export class CoredumpServer {
     const backedUp = writer !== null && writer.full;
     if (!backedUp) this.#recvNext(conn);
     this.#consume(conn, buf.subarray(0, n));
-    if (backedUp && writer !== null) void writer.drained().then(() => this.#recvNext(conn));
+    if (backedUp && writer !== null) {
+      void writer.drained().then(() => {
+        if (conn.phase === 'done') this.#endStream(conn);
+        else this.#recvNext(conn);
+      });
+    }
   }
 
   #endStream(conn: Connection): void {
     if (conn.buffers.length === 0) return;
     conn.buffers = [];
     this.#streaming--;
-    const waiting = this.#waiting.shift();
+    // A crash that failed while it waited (the agent stopping) has no descriptor any more.
+    let waiting = this.#waiting.shift();
+    while (waiting !== undefined && waiting.phase === 'done') waiting = this.#waiting.shift();
     if (waiting !== undefined) this.#stream(waiting);
   }
 
