@@ -35,6 +35,17 @@ const SETTLE_MAX_MS = 60_000;
 const CLOCK_TICKS_US = 10_000;
 
 const root = packageRoot();
+/** Every helper process started here, killed if the benchmark ends early. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
 const out = join(root, 'bench/out/exits');
 
 interface Exit {
@@ -96,9 +107,11 @@ class TimedSink implements EventSink {
 
 function runChurn(binary: string, n: number, rate: number): Promise<Churn> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [String(n), String(CHURN_WORKERS), String(rate)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = track(
+      spawn(binary, [String(n), String(CHURN_WORKERS), String(rate)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', reject);
@@ -117,7 +130,7 @@ function runChurn(binary: string, n: number, rate: number): Promise<Churn> {
 
 /** The C watcher, ready once it says so; `stop` returns the exits it saw. */
 async function startWatcher(binary: string): Promise<{ pid: number; stop(): Promise<Exit[]> }> {
-  const child: ChildProcess = spawn(binary, [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(binary, [], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (c: Buffer) => chunks.push(c));
   await new Promise<void>((resolve) => child.stderr?.once('data', () => resolve()));
@@ -167,17 +180,19 @@ async function rssWatched(
   sleepersBin: string,
   watcherPid: number,
 ): Promise<{ agentKb: number; watcherKb: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      distFile('cli/main.js'),
-      'run',
-      '--out',
-      join(out, 'cli-agent'),
-      '--no-status',
-      '--no-coredumps',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+  const child = track(
+    spawn(
+      process.execPath,
+      [
+        distFile('cli/main.js'),
+        'run',
+        '--out',
+        join(out, 'cli-agent'),
+        '--no-status',
+        '--no-coredumps',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    ),
   );
   let err = '';
   await new Promise<void>((resolve, reject) => {
@@ -190,7 +205,9 @@ async function rssWatched(
   const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
   const agentFds = fds(child.pid!);
   const watcherFds = fds(watcherPid);
-  const sleepers = spawn(sleepersBin, [String(SLEEPERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sleepers = track(
+    spawn(sleepersBin, [String(SLEEPERS)], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   await new Promise<void>((resolve) => sleepers.stdout.once('data', () => resolve()));
   const deadline = Date.now() + SETTLE_MAX_MS;
   while (fds(child.pid!) < agentFds + SLEEPERS || fds(watcherPid) < watcherFds + SLEEPERS) {
