@@ -11,9 +11,15 @@ command -v readelf >/dev/null || need_apt+=(binutils)
 # capability and `status` tests as other users.
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
+# The Kafka broker the tests run is Apache's own jars, fetched with Maven; it needs Java 17+.
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
 npm install --no-audit --no-fund
+
+# Broker jars into .cache/kafka/libs now, so the first test run does not spend its time there.
+bash scripts/kafka/fetch.sh
