@@ -6,8 +6,11 @@ import type { CoreByteRange, CoreRangeBytes } from './analyser.js';
 
 /** The head read before the first plan: the ELF header, program headers and usually the notes. */
 export const HEAD_INITIAL_BYTES = 64 * 1024;
-/** The most head a plan may ask for (notes of a process with thousands of threads or files). */
-export const HEAD_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * The most head a plan may ask for (notes of a process with thousands of threads or files).
+ * Equal to the analyser's own head cap, so no plan it can make is cut short here.
+ */
+export const HEAD_MAX_BYTES = 16 * 1024 * 1024;
 /** Bytes of ranges kept per core; ranges beyond it are dropped and the analysis is told. */
 export const RANGES_MAX_BYTES = 16 * 1024 * 1024;
 /** Ranges kept per core. */
