@@ -37,6 +37,7 @@ import {
   SOL_SOCKET,
   SO_PEERPIDFD,
 } from '../native/libc.js';
+import { sockaddrUn } from '../native/unix-socket.js';
 
 const CORE_PATTERN = '/proc/sys/kernel/core_pattern';
 /** How long the probe waits for the kernel's connection and each of its messages. */
@@ -52,14 +53,6 @@ export interface CoreSocketProbe {
   peerPidfd: boolean;
   /** Why the probe failed, when it did. */
   detail: string;
-}
-
-/** A sockaddr_un for a filesystem path. */
-export function unixAddress(path: string): Buffer {
-  const addr = Buffer.alloc(2 + Buffer.byteLength(path) + 1);
-  addr.writeUInt16LE(AF_UNIX, 0);
-  addr.write(path, 2);
-  return addr;
 }
 
 /** The pid a pidfd refers to, from its fdinfo (`Pid:` line, Linux 5.3). */
@@ -135,7 +128,7 @@ export async function probeCoreSocket(form: '@' | '@@'): Promise<CoreSocketProbe
   const listenFd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
   const original = readFileSync(CORE_PATTERN, 'utf8').replace(/\n$/, '');
   try {
-    bind(listenFd, unixAddress(path), path);
+    bind(listenFd, sockaddrUn(path), path);
     listen(listenFd, 8);
     try {
       writeFileSync(CORE_PATTERN, `${form}${path}`);
