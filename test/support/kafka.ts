@@ -3,87 +3,39 @@
  * scripts/kafka/start.sh on 127.0.0.1:39092. Started once per test run by global-setup.ts,
  * stopped when the last run using it ends, and addressed through PIDSTREAM_TEST_KAFKA.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { Kafka, logLevel } from 'kafkajs';
 
-import { packageRoot } from '../../common/paths.js';
-
-const run = promisify(execFile);
+import { SharedService } from './shared-service.js';
 
 export const KAFKA_ENV = 'PIDSTREAM_TEST_KAFKA';
 
-function script(name: string): string {
-  return join(packageRoot(), 'scripts', 'kafka', name);
-}
-
-function pidFile(): string {
-  return join(packageRoot(), '.cache', 'kafka', 'broker.pid');
-}
+const broker = new SharedService('kafka', 'broker.pid');
 
 /** True when the broker the scripts manage is running. */
 export function brokerRunning(): boolean {
-  if (!existsSync(pidFile())) return false;
-  return alive(Number(readFileSync(pidFile(), 'utf8').trim()));
+  return broker.running();
 }
 
 /** Starts the broker (fetching the jars on first use) and returns its bootstrap address. */
-export async function startBroker(): Promise<string> {
-  const { stdout } = await run('bash', [script('start.sh')], { timeout: 600_000 });
-  return stdout.trim().split('\n').pop() as string;
+export function startBroker(): Promise<string> {
+  return broker.start();
 }
 
 /** Stops the broker with SIGTERM and waits for it to exit; its data stays. */
-export async function stopBroker(): Promise<void> {
-  await run('bash', [script('stop.sh')], { timeout: 120_000 });
+export function stopBroker(): Promise<void> {
+  return broker.stop();
 }
 
-function usersDir(): string {
-  return join(packageRoot(), '.cache', 'kafka', 'users');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
-
-/**
- * Registers this test run as a user of the broker and starts it if needed. Several runs on
- * one machine (engineers running their own suites side by side) share the broker; each
- * registers its pid, and only the last one out stops it.
- */
-export async function acquireBroker(): Promise<string> {
-  mkdirSync(usersDir(), { recursive: true });
-  writeFileSync(join(usersDir(), String(process.pid)), '');
-  // A broker started by hand (scripts/kafka/start.sh) is used and left running.
-  if (!brokerRunning()) writeFileSync(startedByTests(), '');
-  return startBroker();
-}
-
-function startedByTests(): string {
-  return join(packageRoot(), '.cache', 'kafka', 'started-by-tests');
+/** Registers this test run as a user of the broker and starts it if needed. */
+export function acquireBroker(): Promise<string> {
+  return broker.acquire();
 }
 
 /** Unregisters this run; stops a broker the tests started once no other live run uses it. */
-export async function releaseBroker(): Promise<void> {
-  rmSync(join(usersDir(), String(process.pid)), { force: true });
-  const others = readdirSync(usersDir()).filter((name) => {
-    if (alive(Number(name))) return true;
-    rmSync(join(usersDir(), name), { force: true });
-    return false;
-  });
-  if (others.length > 0 || !existsSync(startedByTests())) return;
-  rmSync(startedByTests(), { force: true });
-  await stopBroker();
+export function releaseBroker(): Promise<void> {
+  return broker.release();
 }
 
 /** The bootstrap address global-setup published; fails loudly if the broker was not started. */
