@@ -47,6 +47,7 @@ import {
   PIDFD_INFO_PID,
 } from '../native/pidfd.js';
 import { SyscallError } from '../common/errors.js';
+import { findCgroup2Mount } from '../workers/cgroup-index.js';
 import { pidOfPidfd, probeCoreSocket } from './capability-coredump.js';
 
 export const HIDE_ENV = 'PIDSTREAM_DOCTOR_HIDE';
@@ -334,17 +335,6 @@ function probeListmount(): [Verdict, string] {
   } catch (err) {
     return ['missing', describe(err)];
   }
-}
-
-/** The first cgroup2 mount in this process's mount table, from /proc/self/mountinfo. */
-export function findCgroup2Mount(
-  mountinfo = readFileSync('/proc/self/mountinfo', 'utf8'),
-): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.split(' ')[0] === 'cgroup2') return left?.split(' ')[4] ?? null;
-  }
-  return null;
 }
 
 function probeCgroup2(): [Verdict, string, string | null] {

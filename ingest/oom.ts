@@ -9,6 +9,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 
+import { cgroup2MountPoint } from '../workers/cgroup-index.js';
+
 /** Memory cgroups tracked at once; processes in cgroups beyond it are never marked OOM. */
 export const MAX_TRACKED_MEMCGS = 8192;
 
@@ -28,14 +30,13 @@ interface CgroupMounts {
 export function cgroupMounts(
   mountinfo = readFileSync('/proc/self/mountinfo', 'utf8'),
 ): CgroupMounts {
-  const found: CgroupMounts = { v2: null, v1Memory: null };
+  const found: CgroupMounts = { v2: cgroup2MountPoint(mountinfo), v1Memory: null };
   for (const line of mountinfo.split('\n')) {
     const [left, right] = line.split(' - ');
     if (left === undefined || right === undefined) continue;
     const mountPoint = left.split(' ')[4];
     const [fsType, , superOptions] = right.split(' ');
     if (mountPoint === undefined) continue;
-    if (fsType === 'cgroup2') found.v2 ??= mountPoint;
     if (fsType === 'cgroup' && superOptions?.split(',').includes('memory')) {
       found.v1Memory ??= mountPoint;
     }

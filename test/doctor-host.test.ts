@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { distFile } from '../common/paths.js';
-import { findCgroup2Mount } from '../ingest/capabilities.js';
+import { findCgroup2Mount } from '../workers/cgroup-index.js';
 import { readCorePattern, withCorePattern } from './support/core-pattern.js';
 
 function doctor(args: string[]): ReturnType<typeof spawnSync> & { stdout: string } {
