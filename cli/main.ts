@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The `pidstream` command. Each subcommand lives in `cli/commands/<name>.ts` and registers
- * itself here. Exit codes: 0 success, 1 a failure while working, 2 a usage or configuration
- * error (named in one line on stderr); commands may define more (see README).
+ * itself here; only the one the command line names is loaded (cli/commands/index.ts). Exit
+ * codes: 0 success, 1 a failure while working, 2 a usage or configuration error (named in one
+ * line on stderr); commands may define more (see README).
  */
 import { Command, CommanderError } from 'commander';
 
@@ -13,14 +14,15 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/** The program with the subcommand `args` (the arguments after the script) name, or all. */
+export async function buildProgram(args: readonly string[]): Promise<Command> {
   const program = new Command('pidstream')
     .description('Every Linux process exit and crash as a trustworthy Avro event')
     .version(process.env.npm_package_version ?? '0.1.0')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerCommands(program);
+  await registerCommands(program, args);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -45,7 +47,8 @@ export function exitCodeFor(err: unknown): number {
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    const program = await buildProgram(process.argv.slice(2));
+    await program.parseAsync(process.argv);
   } catch (err) {
     process.exitCode = exitCodeFor(err);
   }
