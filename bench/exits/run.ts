@@ -8,6 +8,9 @@
  * Phases: full-speed churn (completeness, duplicates, CPU per exit, peak RSS), churn paced at
  * 1,000 exits/s (latency from the reap to the event handed to the sink), and 10,000 sleeping
  * processes (RSS with that many watched).
+ *
+ * `npm run bench:exits` sets UV_THREADPOOL_SIZE as the `pidstream` launcher does
+ * (cli/pidstream.cts): the in-process agent must have the pool it has when deployed.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -184,7 +187,7 @@ async function rssWatched(
     spawn(
       process.execPath,
       [
-        distFile('cli/main.js'),
+        distFile('cli/pidstream.cjs'),
         'run',
         '--out',
         join(out, 'cli-agent'),

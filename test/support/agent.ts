@@ -1,6 +1,7 @@
 /**
- * Runs the built agent (`node dist/cli/main.js run …`) as a real process for a test, and reads
- * back what it wrote. Tests stop the agent (SIGTERM: everything reported before the stop is
+ * Runs the built agent (`node dist/cli/pidstream.cjs run …`: the launcher every deployment
+ * uses, which sizes libuv's thread pool) as a real process for a test, and reads back what it
+ * wrote. Tests stop the agent (SIGTERM: everything reported before the stop is
  * handled and flushed) before they read its files, so no test waits on a clock.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -69,11 +70,11 @@ export interface AgentRun {
 /** Starts the agent on a fresh output directory and waits until it watches. */
 export async function startAgent(
   extraArgs: string[] = [],
-  opts: { asNobody?: boolean } = {},
+  opts: { asNobody?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<AgentRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'pidstream-agent-'));
   const agentArgs = [
-    distFile('cli/main.js'),
+    distFile('cli/pidstream.cjs'),
     'run',
     '--out',
     outDir,
@@ -83,11 +84,12 @@ export async function startAgent(
     ...extraArgs,
   ];
   if (opts.asNobody === true) chmodSync(outDir, 0o777);
+  const env = opts.env ?? process.env;
   // setpriv execs node in place, so the child's pid is the agent's.
   const child =
     opts.asNobody === true
-      ? spawn('setpriv', [...NOBODY, process.execPath, ...agentArgs], { stdio: STDIO })
-      : spawn(process.execPath, agentArgs, { stdio: STDIO });
+      ? spawn('setpriv', [...NOBODY, process.execPath, ...agentArgs], { stdio: STDIO, env })
+      : spawn(process.execPath, agentArgs, { stdio: STDIO, env });
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
