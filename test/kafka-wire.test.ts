@@ -17,7 +17,7 @@ import {
 // logical types: it keeps {"type":"string"} where the specification writes "string".)
 const JAVA_AVRO_FINGERPRINTS = {
   ProcessExit: '9a5298c01240cc07',
-  Coredump: '7656b3cfd1455692',
+  Coredump: '4eb788487c3ea7a8',
   AgentEvent: 'cd9a61082f41f644',
 } as const;
 
