@@ -23,7 +23,6 @@ import { PidstreamError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { agentMetrics } from '../ingest/metrics.js';
 import type { StampedEvent } from '../ingest/sequencer.js';
-import { type EventName } from '../schemas/index.js';
 import { eventTimeUs } from './event-time.js';
 import { DEFAULT_TOPICS, kafkaClient, type TopicMap } from './kafka-client.js';
 import { type FsyncPolicy, Spool } from './spool.js';
@@ -61,7 +60,7 @@ export const DEFAULT_LINGER_MS = 5;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 /**
  * One produce request carries at most this many events and about this many bytes. One host's
- * events of one type land in one partition, and kafkajs puts them in one record batch, which
+ * events of one topic land in one partition, and kafkajs puts them in one record batch, which
  * the broker refuses above its message.max.bytes (1 MiB by default): the byte cap stays below.
  */
 export const MAX_BATCH_EVENTS = 10_000;
@@ -233,12 +232,16 @@ export class KafkaSink implements EventSink {
     if (batch.length === 0) return;
     this.#oldestPendingUs ??= eventTimeUs((batch[0] as { bytes: Buffer }).bytes);
     const producer = await this.#connectedProducer();
-    const byTopic = new Map<EventName, TopicMessages>();
+    // Keyed by topic, not by event type: when several types share a topic (a replay into one
+    // topic), kafkajs appends the lists of one topic to a partition one after the other, and
+    // a list per type would put a host's Coredumps after its later ProcessExits.
+    const byTopic = new Map<string, TopicMessages>();
     for (const record of batch) {
-      let entry = byTopic.get(record.name);
+      const topic = this.topics[record.name];
+      let entry = byTopic.get(topic);
       if (entry === undefined) {
-        entry = { topic: this.topics[record.name], messages: [] };
-        byTopic.set(record.name, entry);
+        entry = { topic, messages: [] };
+        byTopic.set(topic, entry);
       }
       entry.messages.push({
         key: hostKey(record.bytes),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KafkaSink } from '../streams/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka-source.js';
 import type { ReadEvent } from '../streams/types.js';
-import { fingerprintBytes } from '../streams/wire.js';
-import { kafkaBootstrap } from './support/kafka.js';
+import { fingerprintBytes, readStamp, unframe } from '../streams/wire.js';
+import { agentEvent, exitEvent } from './support/file-events.js';
+import { consumeTopic, kafkaBootstrap } from './support/kafka.js';
 import { notices, testSequencer } from './support/kafka-events.js';
 import { freshTopics } from './support/kafka-topics.js';
 
@@ -76,5 +78,40 @@ describe('Kafka sink', () => {
       headers: { 'pidstream-type': 'agent', 'pidstream-schema-fingerprint': fingerprint },
       head: `c301${fingerprint}`,
     });
+  });
+});
+
+describe('Kafka sink with every event type on one topic', () => {
+  // Regression: a produce request was grouped by event type, so with one topic for all types
+  // kafkajs appended a host's AgentEvents to the partition after its later ProcessExits.
+  it('delivers each host events in spool order, whatever their types', async () => {
+    const topic = `one-topic-${randomUUID().slice(0, 8)}`;
+    const sink = await KafkaSink.open({
+      brokers: [kafkaBootstrap()],
+      topics: { ProcessExit: topic, Coredump: topic, AgentEvent: topic },
+      spoolDir,
+    });
+    const hosts = ['host-a', 'host-b', 'host-c'].map((h) => testSequencer(h));
+    const startUs = Date.now() * 1000 - 60_000_000;
+    const events = Array.from({ length: 30 }, (_, i) => {
+      const seq = hosts[i % 3] as ReturnType<typeof testSequencer>;
+      return i % 2 === 0
+        ? exitEvent(seq, startUs + i * 1000, 2000 + i)
+        : agentEvent(seq, startUs + i * 1000, `n${i}`);
+    });
+    await sink.write(events);
+    await sink.flush();
+    await sink.close();
+
+    const byHost = new Map<string, string[]>();
+    for (const m of await consumeTopic(topic)) {
+      const { record } = unframe(m.value, m.headers['pidstream-type'], `${topic}@${m.offset}`);
+      const entry = `${m.headers['pidstream-type']}:${readStamp(record).seq}`;
+      byHost.set(m.key, [...(byHost.get(m.key) ?? []), entry]);
+    }
+    const order = Object.fromEntries([...byHost].map(([host, list]) => [host, list.join(' ')]));
+    const exitFirst = 'exit:0 agent:1 exit:2 agent:3 exit:4 agent:5 exit:6 agent:7 exit:8 agent:9';
+    const agentFirst = 'agent:0 exit:1 agent:2 exit:3 agent:4 exit:5 agent:6 exit:7 agent:8 exit:9';
+    expect(order).toEqual({ 'host-a': exitFirst, 'host-b': agentFirst, 'host-c': exitFirst });
   });
 });

@@ -108,8 +108,8 @@ describe('replay to and from the real Kafka broker', () => {
     });
 
     // Each host is one Kafka key, so one partition: its events must come back in their order.
-    // This fails while the Kafka sink groups a produce request by event type, which puts a
-    // host's Coredumps after its later ProcessExits when all types share one topic.
+    // Regression: the Kafka sink grouped a produce request by event type, which put a host's
+    // Coredumps after its later ProcessExits when all types share one topic.
     it('keeps each host events in their order, so verify passes on what comes back', () => {
       expect(byHost(back)).toEqual(byHost(input));
       const verifier = new StreamVerifier();
