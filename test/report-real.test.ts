@@ -22,8 +22,14 @@ const CGROUP2 = '/sys/fs/cgroup/unified';
 /** This host keeps the memory controller on cgroup v1 (its cgroup2 has no controllers). */
 const MEMCG_V1 = '/sys/fs/cgroup/memory';
 const LIMIT_BYTES = 64 * 1024 * 1024;
-/** Waits so the agent reads the cgroup at exec, then writes 512 MiB: far past the limit. */
-const HOG = 'import time; time.sleep(0.3); x = "x" * (512 << 20)';
+/**
+ * Each child waits before it ends, so the agent has opened its pidfd and read its cgroup: a
+ * child reaped before the agent reached its fork notice is reported from the proc connector's
+ * exit notice, which carries no cgroup (that path has tests of its own).
+ */
+const SETTLE = 'import os, signal, sys, time; time.sleep(0.3)';
+/** Writes 512 MiB: far past the limit. */
+const HOG = `${SETTLE}; x = "x" * (512 << 20)`;
 const HOUR_US = 3600e6;
 /** time_bucket's origin for buckets of a day or less: Monday 2000-01-03, UTC. */
 const ORIGIN_US = Date.UTC(2000, 0, 3) * 1000;
@@ -35,6 +41,10 @@ describe('pidstream report on events recorded from real processes', () => {
   let agent: AgentRun;
   let ours: ExitEvent[];
 
+  function python(code: string): string {
+    return `/usr/bin/python3 -c '${code}' ${tag}`;
+  }
+
   function inCgroup(command: string): Promise<unknown> {
     const enter = `echo $$ > ${CGROUP2}/${name}/cgroup.procs; echo $$ > ${MEMCG_V1}/${name}/cgroup.procs`;
     return runToEnd('sh', ['-c', `${enter}; exec ${command}`]);
@@ -45,10 +55,10 @@ describe('pidstream report on events recorded from real processes', () => {
     mkdirSync(`${MEMCG_V1}/${name}`);
     writeFileSync(`${MEMCG_V1}/${name}/memory.limit_in_bytes`, String(LIMIT_BYTES));
     agent = await startAgent();
-    for (let i = 0; i < 2; i++) await inCgroup(`sh -c 'exit 0' ${tag}`);
-    for (let i = 0; i < 3; i++) await inCgroup(`sh -c 'exit 3' ${tag}`);
-    await inCgroup(`sh -c 'kill -TERM $$' ${tag}`);
-    for (let i = 0; i < 2; i++) await inCgroup(`/usr/bin/python3 -c '${HOG}' ${tag}`);
+    for (let i = 0; i < 2; i++) await inCgroup(python(`${SETTLE}; sys.exit(0)`));
+    for (let i = 0; i < 3; i++) await inCgroup(python(`${SETTLE}; sys.exit(3)`));
+    await inCgroup(python(`${SETTLE}; os.kill(os.getpid(), signal.SIGTERM)`));
+    for (let i = 0; i < 2; i++) await inCgroup(python(HOG));
     expect(await agent.stop()).toBe(0);
     const events: EventRecord[] = await readEvents(agent.outDir);
     ours = events.filter(
