@@ -9,6 +9,10 @@
  * hash chain of the stamps is computed over. A file written with an older version of an event
  * schema is resolved to the current one and re-encoded; its stamps' digests then no longer
  * match those bytes, so a chain verifier must read such files with their own writer schema.
+ *
+ * Reading is by block: up to INFLATE_AHEAD blocks are inflated at once on libuv's thread pool
+ * while the caller works on the previous ones, and each record is found by skipping its fields
+ * (streams/avro-skip.ts) rather than decoding them; only its `time` is read.
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,15 +22,28 @@ import { inflateRaw } from 'node:zlib';
 import avro from 'avsc';
 
 import { PidstreamError } from '../common/errors.js';
-import { type EventName, eventNameOfRecord, eventType } from '../schemas/index.js';
-import { decodeBlock, decodeHeader, type OcfBlock, type OcfHeader, readLong } from './ocf.js';
+import { type EventName, eventNameOfRecord, eventType, fileSchemaJson } from '../schemas/index.js';
 import { FILE_SUFFIX } from './avro-file-sink.js';
+import { readVarLong, type RecordSkipper, recordSkipperAround, skipVarint } from './avro-skip.js';
+import {
+  decodeBlock,
+  decodeHeader,
+  type OcfBlock,
+  type OcfHeader,
+  readLong,
+  type ReusableBlock,
+} from './ocf.js';
 import type { EventSource, ReadEvent } from './types.js';
 
 /** Bytes read from a file at a time. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 /** Cap on one block (compressed) the reader will hold: larger claims are treated as damage. */
 export const READ_BLOCK_MAX_BYTES = 256 * 1024 * 1024;
+/**
+ * Blocks being inflated at once, ahead of the caller: enough to keep libuv's four pool threads
+ * busy while the main thread works on earlier blocks, at about 64 KB of records each.
+ */
+export const INFLATE_AHEAD = 8;
 
 const inflate = promisify(inflateRaw);
 
@@ -50,6 +67,23 @@ interface Branch {
   writer: avro.Type;
   /** Set when the writer's schema differs from the current one. */
   resolver: avro.Resolver | null;
+  /** Finds a record's end around its `time`; null when records are re-encoded (resolver). */
+  skipper: RecordSkipper | null;
+}
+
+/** An event read from a file, with the block it came from when that block can be reused. */
+export interface FileReadEvent extends ReadEvent {
+  block: ReusableBlock | null;
+}
+
+/** One block of a file: its events in order. */
+export type FileBlock = FileReadEvent[];
+
+/** A block whose inflate has started; the outcome is held so a failure waits its turn. */
+interface Inflating {
+  found: OcfBlock;
+  number: number;
+  records: Promise<{ ok: Buffer } | { error: unknown }>;
 }
 
 export class AvroFileSource implements EventSource {
@@ -78,7 +112,12 @@ export class AvroFileSource implements EventSource {
     }
   }
 
-  async *events(): AsyncGenerator<ReadEvent> {
+  async *events(): AsyncGenerator<FileReadEvent> {
+    for await (const block of this.blocks()) yield* block;
+  }
+
+  /** The events block by block, each block's events in one array. */
+  async *blocks(): AsyncGenerator<FileBlock> {
     for (const file of await this.files()) {
       if (this.#closed) return;
       try {
@@ -95,50 +134,68 @@ export class AvroFileSource implements EventSource {
     this.#closed = true;
   }
 
-  async *#readFile(file: string): AsyncGenerator<ReadEvent> {
+  async *#readFile(file: string): AsyncGenerator<FileBlock> {
     const handle = await open(file, 'r');
+    const inflating: Inflating[] = [];
     try {
       let data = Buffer.alloc(0);
       let header: OcfHeader | null = null;
-      let writer: WriterSchema = { union: false, branches: [] };
-      let block = 0;
+      let writer: WriterSchema = { union: false, reusable: false, branches: [] };
+      let number = 0;
       /** Offset in the file of `data[0]`. */
       let offset = 0;
+      let ended = false;
       for (;;) {
         if (header === null) {
           header = decodeHeader(data);
           if (header !== null) {
-            writer = writerSchemaOf(header.schema);
+            writer = writerSchemaOf(header.schema, header.codec);
             data = data.subarray(header.length);
             offset = header.length;
-            continue;
-          }
-        } else {
-          const found = blockAt(data, header.sync, block, offset);
-          if (found !== null) {
-            const records = await decompress(header.codec, found.data);
-            yield* recordsOf(records, found.count, writer, `${file}:${block}`);
-            data = data.subarray(found.end);
-            offset += found.end;
-            block++;
-            continue;
           }
         }
+        while (header !== null && inflating.length < INFLATE_AHEAD) {
+          const found = blockAt(data, header.sync, number, offset);
+          if (found === null) break;
+          inflating.push({ found, number, records: settled(decompress(header.codec, found.data)) });
+          data = data.subarray(found.end);
+          offset += found.end;
+          number++;
+        }
+        const next = inflating[0];
+        if (next !== undefined && (ended || inflating.length >= INFLATE_AHEAD)) {
+          inflating.shift();
+          const records = await next.records;
+          if ('error' in records) throw records.error;
+          yield blockOf(records.ok, next.found, writer, `${file}:${next.number}`);
+          continue;
+        }
+        if (ended) break;
         if (data.length > READ_BLOCK_MAX_BYTES) {
-          throw new RangeError(`block ${block} is larger than ${READ_BLOCK_MAX_BYTES} bytes`);
+          throw new RangeError(`block ${number} is larger than ${READ_BLOCK_MAX_BYTES} bytes`);
         }
         const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
         const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK_BYTES, null);
-        if (bytesRead === 0) break;
-        data = Buffer.concat([data, chunk.subarray(0, bytesRead)]);
+        if (bytesRead === 0) ended = true;
+        else if (data.length === 0) data = chunk.subarray(0, bytesRead);
+        else data = Buffer.concat([data, chunk.subarray(0, bytesRead)]);
       }
       if (data.length > 0 || header === null) {
         this.partialTails.push({ file, bytes: data.length });
       }
     } finally {
+      await Promise.all(inflating.map((i) => i.records));
       await handle.close();
     }
   }
+}
+
+/** The outcome of `work`, never a rejection: read in order, a failure is thrown in its turn. */
+function settled<T>(work: Promise<T>): Promise<{ ok: T } | { error: unknown }> {
+  return work.then(
+    (ok) => ({ ok }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 function sourceError(file: string, err: unknown): PidstreamError {
@@ -168,21 +225,28 @@ async function decompress(codec: string, data: Buffer): Promise<Buffer> {
   throw new RangeError(`codec '${codec}' is not supported (deflate and null are)`);
 }
 
-/** A file's schema as the reader uses it; `union` says whether records carry a branch number. */
+/**
+ * A file's schema as the reader uses it; `union` says whether records carry a branch number,
+ * `reusable` whether its blocks are what pidstream's sink would write (same schema, deflate).
+ */
 interface WriterSchema {
   union: boolean;
+  reusable: boolean;
   branches: Branch[];
 }
+
+/** The schema pidstream's sink writes, as its header holds it. */
+let currentFileSchema: string | null = null;
 
 const writerTypes = new Map<string, WriterSchema>();
 /** Distinct writer schemas kept compiled; a reader meets a handful, one per schema version. */
 const WRITER_TYPES_MAX = 64;
 
 /** The branches of a file's schema: a union of event records, or a single event record. */
-function writerSchemaOf(schema: unknown): WriterSchema {
+function writerSchemaOf(schema: unknown, codec: string): WriterSchema {
   const key = JSON.stringify(schema);
   const known = writerTypes.get(key);
-  if (known !== undefined) return known;
+  if (known !== undefined) return reusableWith(known, codec);
   // avsc refuses a union of records as an unwrapped union (records cannot be told apart by
   // their JavaScript value), so each branch is compiled on its own; the shared registry lets a
   // later branch refer to named types an earlier one defined.
@@ -194,24 +258,31 @@ function writerSchemaOf(schema: unknown): WriterSchema {
   const branches = records.map((writer) => {
     const name = eventNameOfRecord(writer.name ?? String(writer.typeName));
     const current = eventType(name);
-    return {
-      name,
-      writer,
-      resolver: current.equals(writer) ? null : current.createResolver(writer),
-    };
+    const resolver = current.equals(writer) ? null : current.createResolver(writer);
+    const skipper = resolver === null ? recordSkipperAround(writer, 'time') : null;
+    return { name, writer, resolver, skipper };
   });
+  currentFileSchema ??= JSON.stringify(fileSchemaJson());
+  const reusable = union && key === currentFileSchema;
   if (writerTypes.size >= WRITER_TYPES_MAX) writerTypes.clear();
-  const compiled = { union, branches };
+  const compiled = { union, reusable, branches };
   writerTypes.set(key, compiled);
-  return compiled;
+  return reusableWith(compiled, codec);
 }
 
-function* recordsOf(
+function reusableWith(schema: WriterSchema, codec: string): WriterSchema {
+  return schema.reusable && codec !== 'deflate' ? { ...schema, reusable: false } : schema;
+}
+
+function blockOf(
   data: Buffer,
-  count: number,
-  { union, branches }: WriterSchema,
+  found: OcfBlock,
+  { union, reusable, branches }: WriterSchema,
   position: string,
-): Generator<ReadEvent> {
+): FileBlock {
+  const count = found.count;
+  const block = reusable ? { records: data, deflated: found.data, count } : null;
+  const events: FileBlock = [];
   let at = 0;
   for (let i = 0; i < count; i++) {
     let branch = branches[0];
@@ -223,19 +294,37 @@ function* recordsOf(
       }
       at = index.end;
     }
-    const { value, offset } = (branch as Branch).writer.decode(data, at) as {
-      value: { time: number } | undefined;
-      offset: number;
-    };
-    if (value === undefined || offset < 0) {
+    const { bytes, timeUs, end } = recordAt(data, at, branch as Branch);
+    if (end > data.length || Number.isNaN(timeUs)) {
       throw new RangeError(`block ${position}: record ${i} of ${count} runs past the block`);
     }
-    const { name, resolver } = branch as Branch;
-    const bytes =
-      resolver === null
-        ? data.subarray(at, offset)
-        : eventType(name).toBuffer(eventType(name).decode(data, at, resolver).value);
-    yield { name, bytes, timeUs: value.time, position };
-    at = offset;
+    events.push({ name: (branch as Branch).name, bytes, timeUs, position, block });
+    at = end;
   }
+  return events;
+}
+
+/** The record at `at`: its bytes (in the current schema), its time and where it ends. */
+function recordAt(
+  data: Buffer,
+  at: number,
+  { name, writer, resolver, skipper }: Branch,
+): { bytes: Buffer; timeUs: number; end: number } {
+  if (skipper !== null) {
+    const timeAt = skipper.before(data, at);
+    const timeUs = readVarLong(data, timeAt);
+    const end = skipper.after(data, skipVarint(data, timeAt));
+    return { bytes: data.subarray(at, end), timeUs, end };
+  }
+  const { value, offset } = writer.decode(data, at) as {
+    value: { time: number } | undefined;
+    offset: number;
+  };
+  if (value === undefined || offset < 0) return { bytes: data, timeUs: Number.NaN, end: Infinity };
+  const current = eventType(name);
+  const bytes =
+    resolver === null
+      ? data.subarray(at, offset)
+      : current.toBuffer(current.decode(data, at, resolver).value);
+  return { bytes, timeUs: value.time, end: offset };
 }

@@ -122,3 +122,16 @@ export function readLong(buf: Buffer, pos: number): { value: number; end: number
   const { value, offset } = LONG.decode(buf, pos) as { value: number | undefined; offset: number };
   return value === undefined || offset < 0 ? null : { value, end: offset };
 }
+
+/**
+ * A deflate block read from a file written in pidstream's current file schema, kept whole:
+ * a sink that is handed exactly its records, in order and unchanged, writes `deflated` again
+ * instead of compressing the same bytes anew (streams/avro-file-sink.ts checks that).
+ */
+export interface ReusableBlock {
+  /** The block's records, inflated; the events read from it are views into this buffer. */
+  records: Buffer;
+  /** The block's data as the file held it. */
+  deflated: Buffer;
+  count: number;
+}
