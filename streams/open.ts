@@ -58,6 +58,7 @@ export async function openSink(
         maxBytes: options.maxBytes,
         maxAgeMs: options.maxAgeMs,
         syncIntervalMs: options.syncIntervalMs,
+        syncEachBlock: options.syncEachBlock,
         now: options.now,
       });
       await sink.open();

@@ -1,16 +1,25 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import avro from 'avsc';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { deflateRawSync } from 'node:zlib';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { StampedEvent } from '../ingest/sequencer.js';
-import { AvroFileSink, fileName } from '../streams/avro-file-sink.js';
+import { encodeLong, type StampedEvent } from '../ingest/sequencer.js';
+import { fileSchemaJson, UNION_INDEX } from '../schemas/index.js';
+import { AvroFileSink, type BlockEvent, fileName } from '../streams/avro-file-sink.js';
 import { AvroFileSource } from '../streams/avro-file-source.js';
-import { decodeHeader } from '../streams/ocf.js';
+import {
+  decodeBlock,
+  decodeHeader,
+  encodeBlockPrefix,
+  encodeHeader,
+  type OcfBlock,
+} from '../streams/ocf.js';
 import type { ReadEvent } from '../streams/types.js';
 import { mixedEvents, sequencer, T0 } from './support/file-events.js';
 
@@ -31,6 +40,52 @@ async function readAll(path: string): Promise<{ events: ReadEvent[]; source: Avr
   const events: ReadEvent[] = [];
   for await (const event of source.events()) events.push(event);
   return { events, source };
+}
+
+/** The blocks of one container file, as its bytes hold them. */
+function blocksOf(path: string): OcfBlock[] {
+  const bytes = readFileSync(path);
+  const header = decodeHeader(bytes);
+  if (header === null) throw new Error(`${path} has no header`);
+  const blocks: OcfBlock[] = [];
+  for (let at = header.length; at < bytes.length;) {
+    const block = decodeBlock(bytes, at, header.sync) as OcfBlock;
+    blocks.push(block);
+    at = block.end;
+  }
+  return blocks;
+}
+
+/** The union-branch-prefixed records of `events`, as one block's data holds them. */
+function records(events: readonly StampedEvent[]): Buffer {
+  return Buffer.concat(events.flatMap((e) => [encodeLong(UNION_INDEX[e.name]), e.bytes]));
+}
+
+/**
+ * A one-block file of `events`, deflated at level 1: the sink's own level (zlib's default)
+ * would compress the same records to other bytes, so reused data can be told from new.
+ */
+function fastDeflatedFile(dir: string, events: readonly StampedEvent[]): Buffer {
+  const sync = randomBytes(16);
+  const data = deflateRawSync(records(events), { level: 1 });
+  writeFileSync(
+    join(dir, 'input.avro'),
+    Buffer.concat([
+      encodeHeader(fileSchemaJson(), 'deflate', sync),
+      encodeBlockPrefix(events.length, data.length),
+      data,
+      sync,
+    ]),
+  );
+  return data;
+}
+
+async function blockEvents(path: string): Promise<BlockEvent[]> {
+  const events: BlockEvent[] = [];
+  for await (const block of new AvroFileSource(path).blocks()) {
+    for (const e of block) events.push({ name: e.name, seq: 0, bytes: e.bytes, block: e.block });
+  }
+  return events;
 }
 
 function same(read: ReadEvent[], written: StampedEvent[]): void {
@@ -182,5 +237,39 @@ describe('AvroFileSink', () => {
     await Promise.all(batches.map((batch) => sink.write(batch)));
     await sink.close();
     same((await readAll(dir)).events, batches.flat());
+  });
+
+  it('writes a block handed over whole with the compressed bytes it was read with', async () => {
+    const input = tempDir();
+    const events = mixedEvents(sequencer(), 12);
+    const data = fastDeflatedFile(input, events);
+    const output = tempDir();
+    const sink = new AvroFileSink({ dir: output, syncEachBlock: false });
+    await sink.write(await blockEvents(join(input, 'input.avro')));
+    await sink.close();
+
+    const [file] = sink.files;
+    expect(blocksOf(file as string).map((b) => [b.count, b.data.toString('hex')])).toEqual([
+      [12, data.toString('hex')],
+    ]);
+    same((await readAll(output)).events, events);
+  });
+
+  it('compresses a block anew when an event of its source block is left out', async () => {
+    const input = tempDir();
+    const events = mixedEvents(sequencer(), 12);
+    fastDeflatedFile(input, events);
+    const output = tempDir();
+    const sink = new AvroFileSink({ dir: output, syncEachBlock: false });
+    const kept = (await blockEvents(join(input, 'input.avro'))).filter((_, i) => i !== 5);
+    await sink.write(kept);
+    await sink.close();
+
+    const expected = events.filter((_, i) => i !== 5);
+    const [file] = sink.files;
+    expect(blocksOf(file as string).map((b) => [b.count, b.data.toString('hex')])).toEqual([
+      [11, deflateRawSync(records(expected)).toString('hex')],
+    ]);
+    same((await readAll(output)).events, expected);
   });
 });
