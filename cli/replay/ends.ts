@@ -29,6 +29,11 @@ export async function openReplaySource(raw: string, range: SourceRange): Promise
   return openSource(uri, since === null ? {} : { kafkaFromTimeMs: Math.floor(since / 1000) });
 }
 
+/**
+ * A replay or a synthesis writes a stream that already exists elsewhere, or can be made again:
+ * its files are synced once a second and at the end, not after every block as the agent's
+ * are (docs/replay.md).
+ */
 export async function openReplaySink(raw: string): Promise<EventSink> {
-  return openSink(parseStreamUri(raw, '--to'));
+  return openSink(parseStreamUri(raw, '--to'), { syncEachBlock: false });
 }

@@ -2,16 +2,22 @@
  * `pidstream replay` as a pipeline of named steps, one event at a time:
  * read → select (time range) → filter → pace → restamp → write.
  * Order is the source's: nothing is reordered, so each host's events keep theirs.
+ *
+ * Events are read in blocks (a container file's block, or one event from other sources) and
+ * walked in a plain loop: at --speed max the loop awaits once per batch handed to the sink,
+ * not once per event.
  */
 import type { StampedEvent } from '../../ingest/sequencer.js';
+import type { BlockEvent } from '../../streams/avro-file-sink.js';
+import { AvroFileSource, type FileReadEvent } from '../../streams/avro-file-source.js';
 import type { EventSink, EventSource, ReadEvent } from '../../streams/types.js';
 import { decodeEvent, EventRecord } from './event-record.js';
 import { Emitter, nowUs } from './emitter.js';
 import type { CompiledFilter } from './filter.js';
 import { Pacer } from './pacer.js';
-import { prefetched } from './prefetch.js';
+import { PREFETCH_CAP, prefetched } from './prefetch.js';
 import { Progress } from './progress.js';
-import { readStamp, Restamper } from './restamp.js';
+import { readSeq, readStamp, Restamper } from './restamp.js';
 import { summarise, Summary } from './summary.js';
 import { RangeBound, timeOf, withinOffsets } from './time-range.js';
 
@@ -87,36 +93,51 @@ async function run(
   const sinceUs = timeOf(options.since) ?? Number.NEGATIVE_INFINITY;
   const untilUs = timeOf(options.until) ?? Number.POSITIVE_INFINITY;
   const byOffset = options.since?.kind === 'offsets' || options.until?.kind === 'offsets';
-  for await (const event of prefetched(source.events())) {
-    if (signal.aborted) break;
-    emitter.state.read = ++counts.read;
-    const outside =
-      event.timeUs < sinceUs ||
-      event.timeUs >= untilUs ||
-      (byOffset && !withinOffsets(event.position, options.since, options.until));
-    if (outside) {
-      counts.outOfRange++;
-      continue;
-    }
-    let record: EventRecord | null = null;
-    if (filter !== null) {
-      record = filter.needsBody ? decodeEvent(event.name, event.bytes) : stampOnly(event);
-      if (!filter.test(event.name, record)) {
-        counts.filtered++;
+  const blocks = prefetched(blocksOf(source), PREFETCH_CAP, (block) => block.length);
+  read: for await (const block of blocks) {
+    for (const event of block) {
+      if (signal.aborted) break read;
+      emitter.state.read = ++counts.read;
+      const outside =
+        event.timeUs < sinceUs ||
+        event.timeUs >= untilUs ||
+        (byOffset && !withinOffsets(event.position, options.since, options.until));
+      if (outside) {
+        counts.outOfRange++;
         continue;
       }
-      if (!filter.needsBody) record = null;
-    }
+      let record: EventRecord | null = null;
+      if (filter !== null) {
+        record = filter.needsBody ? decodeEvent(event.name, event.bytes) : stampOnly(event);
+        if (!filter.test(event.name, record)) {
+          counts.filtered++;
+          continue;
+        }
+        if (!filter.needsBody) record = null;
+      }
 
-    const wait = emitter.due(event.timeUs);
-    if (wait !== null) {
-      await wait;
-      if (signal.aborted) break;
+      const wait = emitter.due(event.timeUs);
+      if (wait !== null) {
+        await wait;
+        if (signal.aborted) break read;
+      }
+      const stamped = restamper === null ? passThrough(event) : rewrite(restamper, event, record);
+      const full = emitter.push(stamped, event.timeUs);
+      if (full !== null) await full;
     }
-    const stamped = restamper === null ? passThrough(event) : rewrite(restamper, event, record);
-    const full = emitter.push(stamped, event.timeUs);
-    if (full !== null) await full;
   }
+}
+
+/** An event as a source yields it; a file source's carries the block it was read from. */
+type SourceEvent = ReadEvent & Partial<Pick<FileReadEvent, 'block'>>;
+
+/** The source's events in arrays: a file source's blocks, one event at a time from others. */
+async function* blocksOf(source: EventSource): AsyncGenerator<readonly SourceEvent[]> {
+  if (source instanceof AvroFileSource) {
+    yield* source.blocks();
+    return;
+  }
+  for await (const event of source.events()) yield [event];
 }
 
 function stampOnly(event: ReadEvent): EventRecord {
@@ -124,9 +145,17 @@ function stampOnly(event: ReadEvent): EventRecord {
   return { agent: { ...stamp, prev_digest: Buffer.alloc(0) }, time: event.timeUs };
 }
 
-/** The recorded bytes as they are: file → file reproduces the same payloads. */
-function passThrough(event: ReadEvent): StampedEvent {
-  return { name: event.name, seq: readStamp(event.bytes).seq, bytes: event.bytes };
+/**
+ * The recorded bytes as they are: file → file reproduces the same payloads, and a file sink
+ * given a whole block this way writes its compressed bytes again.
+ */
+function passThrough(event: SourceEvent): BlockEvent {
+  return {
+    name: event.name,
+    seq: readSeq(event.bytes),
+    bytes: event.bytes,
+    block: event.block ?? null,
+  };
 }
 
 function rewrite(

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { PidstreamError } from '../../common/errors.js';
 import { Sequencer, StampedEvent } from '../../ingest/sequencer.js';
 import { bodyType, EventName, stampType } from '../../schemas/index.js';
+import { readVarLong, skipBytes } from '../../streams/avro-skip.js';
 import type { EventRecord } from './event-record.js';
 
 /** Recorded agent streams followed at once; a replay of more is refused, not degraded. */
@@ -45,6 +46,18 @@ export function readStamp(bytes: Buffer): StampHead {
   };
   if (value === undefined) throw new RangeError('event record ends inside its agent stamp');
   return { ...value, bodyOffset: offset };
+}
+
+/**
+ * The stamp's seq alone, for records passed through unchanged: the stamp opens with three
+ * strings (host, boot_id, instance_id) and then seq, so three lengths are jumped and one long
+ * read, where readStamp would build the three strings.
+ */
+export function readSeq(bytes: Buffer): number {
+  const at = skipBytes(bytes, skipBytes(bytes, skipBytes(bytes, 0)));
+  const seq = readVarLong(bytes, at);
+  if (Number.isNaN(seq)) throw new RangeError('event record ends inside its agent stamp');
+  return seq;
 }
 
 export class Restamper {
