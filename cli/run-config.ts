@@ -52,6 +52,7 @@ export const RUN_FLAG_KEYS: readonly { attr: string; key: string; toFlag: ToFlag
   { attr: 'spool', key: 'spool.dir', toFlag: noneIfEmpty },
   { attr: 'spoolMaxBytes', key: 'spool.max_bytes', toFlag: same },
   { attr: 'spoolFsync', key: 'spool.fsync', toFlag: same },
+  { attr: 'kafkaTransport', key: 'kafka.transport', toFlag: same },
   { attr: 'kafka', key: 'kafka.brokers', toFlag: noneIfEmpty },
   { attr: 'schemaRegistry', key: 'kafka.registry.url', toFlag: noneIfEmpty },
   { attr: 'topicExits', key: 'kafka.topics.exits', toFlag: same },

@@ -245,6 +245,7 @@ export const configSchema = z.strictObject({
   kafka: z.strictObject({
     brokers: brokers(),
     compression: oneOf(['gzip', 'none'] as const),
+    transport: oneOf(['kafkajs', 'rdkafka'] as const),
     topics: z.strictObject({
       exits: topic(),
       coredumps: topic(),
@@ -314,6 +315,7 @@ export const DEFAULTS = {
   kafka: {
     brokers: [],
     compression: 'gzip',
+    transport: 'kafkajs',
     topics: {
       exits: 'pidstream.exits',
       coredumps: 'pidstream.coredumps',

@@ -1,46 +1,63 @@
 /**
  * Delivers stamped events to Kafka through the durable spool. `write` appends to the spool and
  * resolves once the events are as durable as the spool's fsync policy makes them; one sender
- * loop reads the spool in order and produces it.
+ * loop reads the spool in order and hands it, batch by batch, to a transport
+ * (streams/kafka-transport.ts: kafkajs or librdkafka).
  *
  * Why the send path looks like this: kafkajs's idempotent producer has lost messages without
  * an error when several sends were in flight at once (more concurrent sends than partitions)
- * and across a broker failure. Here that cannot bite:
- *   - one send at a time per producer, awaited before the next (maxInFlightRequests 1);
- *   - the spool is the source of truth: an event leaves it only after the send that carried
- *     it was acknowledged by all in-sync replicas (acks -1);
- *   - on any send error the producer is thrown away, a new one (new producer id, fresh
- *     sequence numbers) is made, and the whole unacknowledged range is sent again.
+ * and across a broker failure. Here that cannot bite, whichever transport sends:
+ *   - the spool is the source of truth: an event leaves it only after the batch that carried
+ *     it, and every batch before it, was acknowledged by all in-sync replicas (acks -1);
+ *   - batches in flight at once are the transport's window: one for kafkajs, several for
+ *     librdkafka, whose idempotent producer keeps a partition's order across them;
+ *   - on any send error the sender waits until no batch is in flight, throws the producer
+ *     away, makes a new one (new producer id, fresh sequence numbers) and sends the whole
+ *     unacknowledged range again.
  * The price is possible duplicates after an error; every event carries its id (boot id,
  * instance id, seq), so `pidstream verify` and consumers drop them.
  *
  * Messages are keyed by host (one host's events stay in one partition, in order) and carry the
  * event type and schema fingerprint as headers.
  */
-import { CompressionTypes, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
-
 import { PidstreamError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { agentMetrics } from '../ingest/metrics.js';
 import type { StampedEvent } from '../ingest/sequencer.js';
 import { eventTimeUs } from './event-time.js';
-import { DEFAULT_TOPICS, kafkaClient, type TopicMap } from './kafka-client.js';
-import { type FsyncPolicy, Spool } from './spool.js';
+import { DEFAULT_TOPICS, type TopicMap } from './kafka-client.js';
+import {
+  DEFAULT_KAFKA_TRANSPORT,
+  type KafkaCompression,
+  type KafkaMessage,
+  type KafkaTransport,
+  type KafkaTransportName,
+  checkTransport,
+  openTransport,
+} from './kafka-transport.js';
+import { type FsyncPolicy, Spool, type SpoolRecord } from './spool.js';
 import type { EventSink } from './types.js';
 import { confluentEncoder, singleObjectEncoder, type WireEncoder } from './wire.js';
 
-export type KafkaCompression = 'gzip' | 'none';
+export type { KafkaCompression, KafkaTransportName } from './kafka-transport.js';
 export type SpoolOverflowHandler = (dropped: number, droppedTotal: number) => void;
 
 export interface KafkaSinkOptions {
   brokers: readonly string[];
   topics?: Partial<TopicMap>;
   spoolDir: string;
+  /**
+   * The spool directory is this sink's alone (a tool's throw-away spool): `close` removes it
+   * once everything in it was delivered.
+   */
+  spoolIsTemporary?: boolean;
   spoolMaxBytes?: number;
   spoolFsync?: FsyncPolicy;
   /** Confluent wire format with schemas registered here; single-object encoding when absent. */
   schemaRegistry?: string;
   compression?: KafkaCompression;
+  /** The producer underneath: kafkajs (the default) or librdkafka. */
+  transport?: KafkaTransportName;
   /** How long the sender waits for more events before sending a batch that is not full. */
   lingerMs?: number;
   /** How long `close` waits for the spool to drain before leaving the rest for the next start. */
@@ -59,37 +76,46 @@ export const DEFAULT_LINGER_MS = 5;
 /** A clean stop waits this long for the spool to drain (systemd allows 90 s by default). */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 /**
- * One produce request carries at most this many events and about this many bytes. One host's
- * events of one topic land in one partition, and kafkajs puts them in one record batch, which
- * the broker refuses above its message.max.bytes (1 MiB by default): the byte cap stays below.
+ * One batch carries at most this many events and about this many bytes. One host's events of
+ * one topic land in one partition, and kafkajs puts them in one record batch, which the broker
+ * refuses above its message.max.bytes (1 MiB by default): the byte cap stays below.
  */
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_BATCH_BYTES = 768 * 1024;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 
-const COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
-  gzip: CompressionTypes.GZIP,
-  none: CompressionTypes.None,
-};
-
 interface FlushWaiter {
   target: number;
   resolve: () => void;
 }
+
+/** A batch handed to the transport: the spool offset after its last event, and its outcome. */
+interface InFlight {
+  end: number;
+  count: number;
+  /** Event time of its first event, for the oldest-pending gauge. */
+  firstUs: number;
+  /** Resolves with null once acknowledged, or with the error that failed it; never rejects. */
+  outcome: Promise<unknown>;
+}
+
+const WOKEN = Symbol('woken');
 
 export class KafkaSink implements EventSink {
   readonly spool: Spool;
   readonly topics: TopicMap;
   #options: KafkaSinkOptions;
   #encoder: WireEncoder;
-  #producer: Producer | null = null;
+  #transport: KafkaTransport | null = null;
   #log = logger('kafka-sink');
   #wake: (() => void) | null = null;
   #waiters: FlushWaiter[] = [];
   #closing = false;
   #stopped = false;
   #loop: Promise<void>;
+  #inFlight: InFlight[] = [];
+  #inFlightEvents = 0;
   #outageSince: number | null = null;
   #onOverflow: SpoolOverflowHandler | undefined;
   #droppedTotal = 0;
@@ -119,6 +145,7 @@ export class KafkaSink implements EventSink {
     if (options.brokers.length === 0) {
       throw new PidstreamError('PIDSTREAM_ERR_CONFIG', 'kafka sink: no broker given');
     }
+    await checkTransport(options.transport ?? DEFAULT_KAFKA_TRANSPORT);
     const topics = { ...DEFAULT_TOPICS, ...options.topics };
     const encoder =
       options.schemaRegistry === undefined
@@ -171,7 +198,10 @@ export class KafkaSink implements EventSink {
     return new Promise((resolve) => this.#waiters.push({ target, resolve }));
   }
 
-  /** Drains for up to `closeTimeoutMs`, then stops; what is left stays in the spool. */
+  /**
+   * Drains for up to `closeTimeoutMs`, then stops; what is left stays in the spool. A
+   * temporary spool is removed when nothing is left in it.
+   */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -185,101 +215,165 @@ export class KafkaSink implements EventSink {
     this.#stopped = true;
     this.#wake?.();
     await this.#loop;
-    await this.#dropProducer();
+    await this.#dropTransport();
     const left = this.spool.pending;
-    if (left > 0) this.#log.warn({ left }, 'kafka sink closed with events left in the spool');
+    const spool = this.#options.spoolDir;
+    if (left > 0)
+      this.#log.warn({ left, spool }, 'kafka sink closed with events left in the spool');
     this.spool.close();
+    if (left === 0 && this.#options.spoolIsTemporary === true) this.spool.remove();
     agentMetrics.spool = null;
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
+  /**
+   * The sender: keeps up to the transport's window of batches in flight, acknowledges them in
+   * the order they were sent, and after a failure resends everything unacknowledged.
+   */
   async #run(): Promise<void> {
     let backoff = BACKOFF_MIN_MS;
-    const linger = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
     while (!this.#stopped) {
-      if (this.spool.readOffset >= this.spool.endOffset) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = null;
-        // Bounded linger: a batch that is not full waits this long for company.
-        if (linger > 0 && !this.#stopped && this.spool.pending < MAX_BATCH_EVENTS) {
-          await sleep(linger);
-        }
+      const unread = this.spool.readOffset < this.spool.endOffset;
+      if (!unread && this.#inFlight.length === 0) {
+        await this.#idle();
         continue;
       }
-      const batch = this.spool.read(MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
+      let failure: unknown = null;
       try {
-        await this.#send(batch);
-        const last = batch[batch.length - 1];
-        if (last !== undefined) this.spool.ack(last.offset + 1);
-        this.#oldestPendingUs = null;
-        this.delivered += batch.length;
-        backoff = BACKOFF_MIN_MS;
-        this.#outageOver();
-        this.#resolveWaiters();
+        const transport = await this.#connectedTransport();
+        const { batches, events } = transport.window;
+        const room = this.#inFlight.length < batches && this.#inFlightEvents < events;
+        if (unread && room) {
+          this.#sendNext(transport, Math.min(MAX_BATCH_EVENTS, events - this.#inFlightEvents));
+          continue;
+        }
+        failure = await this.#settleOldest(room);
       } catch (err) {
-        agentMetrics.kafkaSendErrors.inc({ error: err instanceof Error ? err.name : 'unknown' });
-        this.#outageBegins(err);
-        this.spool.rewind();
-        await this.#dropProducer();
-        if (this.#stopped) break;
-        await sleep(backoff);
-        backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+        failure = err;
       }
+      if (failure === null) {
+        backoff = BACKOFF_MIN_MS;
+        continue;
+      }
+      await this.#recover(failure);
+      if (this.#stopped) break;
+      await sleep(backoff);
+      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+    }
+    // Stopping: what is still in flight settles, and what was acknowledged counts.
+    while (this.#inFlight.length > 0) {
+      const failure = await this.#settleOldest(false);
+      if (failure !== null) await this.#recover(failure);
     }
   }
 
-  async #send(batch: ReturnType<Spool['read']>): Promise<void> {
-    if (batch.length === 0) return;
-    this.#oldestPendingUs ??= eventTimeUs((batch[0] as { bytes: Buffer }).bytes);
-    const producer = await this.#connectedProducer();
-    // Keyed by topic, not by event type: when several types share a topic (a replay into one
-    // topic), kafkajs appends the lists of one topic to a partition one after the other, and
-    // a list per type would put a host's Coredumps after its later ProcessExits.
-    const byTopic = new Map<string, TopicMessages>();
-    for (const record of batch) {
-      const topic = this.topics[record.name];
-      let entry = byTopic.get(topic);
-      if (entry === undefined) {
-        entry = { topic, messages: [] };
-        byTopic.set(topic, entry);
-      }
-      entry.messages.push({
-        key: hostKey(record.bytes),
-        value: this.#encoder.frame(record.name, record.bytes),
-        headers: this.#encoder.headers(record.name),
+  /** Waits for the next write; then, a bounded linger lets a batch that is not full fill up. */
+  async #idle(): Promise<void> {
+    await new Promise<void>((resolve) => (this.#wake = resolve));
+    this.#wake = null;
+    const linger = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
+    if (linger > 0 && !this.#stopped && this.spool.pending < MAX_BATCH_EVENTS) {
+      await sleep(linger);
+    }
+  }
+
+  #sendNext(transport: KafkaTransport, maxEvents: number): void {
+    const batch = this.spool.read(maxEvents, MAX_BATCH_BYTES);
+    const last = batch[batch.length - 1];
+    if (last === undefined) return;
+    const firstUs = eventTimeUs((batch[0] as SpoolRecord).bytes);
+    this.#oldestPendingUs ??= firstUs;
+    const sentAt = performance.now();
+    const outcome = transport.send(this.#messages(batch)).then(
+      () => {
+        agentMetrics.kafkaSendSeconds.observe((performance.now() - sentAt) / 1000);
+        return null;
+      },
+      (err: unknown) => err ?? new Error('kafka send failed'),
+    );
+    this.#inFlight.push({ end: last.offset + 1, count: batch.length, firstUs, outcome });
+    this.#inFlightEvents += batch.length;
+  }
+
+  /**
+   * Waits for the oldest batch in flight (or, when `orWrite`, for a write that gives more to
+   * send) and acknowledges it. Returns null, or the error that failed the batch.
+   */
+  async #settleOldest(orWrite: boolean): Promise<unknown> {
+    const head = this.#inFlight[0] as InFlight;
+    const woken = orWrite
+      ? new Promise<typeof WOKEN>((resolve) => (this.#wake = () => resolve(WOKEN)))
+      : null;
+    const result = await (woken === null ? head.outcome : Promise.race([head.outcome, woken]));
+    if (woken !== null) this.#wake = null;
+    if (result === WOKEN) return null;
+    this.#inFlight.shift();
+    this.#inFlightEvents -= head.count;
+    if (result !== null) return result;
+    this.spool.ack(head.end);
+    this.delivered += head.count;
+    this.#oldestPendingUs = this.#inFlight[0]?.firstUs ?? null;
+    this.#outageOver();
+    this.#resolveWaiters();
+    return null;
+  }
+
+  /**
+   * After a failure: waits until no batch is in flight (a late copy must not overtake the
+   * resend), throws the producer away and rewinds the spool to the first unacknowledged event.
+   */
+  async #recover(err: unknown): Promise<void> {
+    if (err !== null) {
+      agentMetrics.kafkaSendErrors.inc({ error: err instanceof Error ? err.name : 'unknown' });
+      this.#outageBegins(err);
+    }
+    await Promise.all(this.#inFlight.map((b) => b.outcome));
+    this.#inFlight = [];
+    this.#inFlightEvents = 0;
+    this.spool.rewind();
+    await this.#dropTransport();
+  }
+
+  #messages(batch: readonly SpoolRecord[]): KafkaMessage[] {
+    const topics = this.topics;
+    const encoder = this.#encoder;
+    let size = 0;
+    for (const { name, bytes } of batch) size += encoder.prefix(name).length + bytes.length;
+    // Every framed value of the batch in one buffer: a buffer per message cost more than the
+    // framing itself (bench:kafka). The buffer is never reused, so no copy is needed.
+    const values = Buffer.allocUnsafe(size);
+    const out: KafkaMessage[] = [];
+    let at = 0;
+    for (const { name, bytes } of batch) {
+      const start = at;
+      at += encoder.prefix(name).copy(values, at);
+      at += bytes.copy(values, at);
+      out.push({
+        topic: topics[name],
+        key: hostKey(bytes),
+        value: values.subarray(start, at),
+        headers: encoder.headers(name),
       });
     }
-    const sentAt = performance.now();
-    await producer.sendBatch({
-      topicMessages: [...byTopic.values()],
-      acks: -1,
-      timeout: 30_000,
-      compression: COMPRESSION[this.#options.compression ?? 'gzip'],
-    });
-    agentMetrics.kafkaSendSeconds.observe((performance.now() - sentAt) / 1000);
+    return out;
   }
 
-  async #connectedProducer(): Promise<Producer> {
-    if (this.#producer !== null) return this.#producer;
-    const kafka = kafkaClient(this.#options.brokers, this.#options.clientId ?? 'pidstream-agent');
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: true,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
+  async #connectedTransport(): Promise<KafkaTransport> {
+    if (this.#transport !== null) return this.#transport;
+    this.#transport = await openTransport(this.#options.transport ?? DEFAULT_KAFKA_TRANSPORT, {
+      brokers: this.#options.brokers,
+      clientId: this.#options.clientId ?? 'pidstream-agent',
+      compression: this.#options.compression ?? 'gzip',
     });
-    await producer.connect();
-    this.#producer = producer;
-    return producer;
+    return this.#transport;
   }
 
-  async #dropProducer(): Promise<void> {
-    const producer = this.#producer;
-    this.#producer = null;
-    if (producer === null) return;
+  async #dropTransport(): Promise<void> {
+    const transport = this.#transport;
+    this.#transport = null;
+    if (transport === null) return;
     try {
-      await producer.disconnect();
+      await transport.close();
     } catch (err) {
       this.#log.debug({ err }, 'disconnecting a failed producer failed; dropping it anyway');
     }

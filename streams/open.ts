@@ -2,6 +2,7 @@
  * Opens the sink or source a URI names (streams/uri.ts): a directory or file of Avro container
  * files, `-` for JSON lines on standard output / standard input, or a Kafka topic.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -20,8 +21,9 @@ export interface OpenSinkOptions extends Omit<AvroFileSinkOptions, 'dir'> {
   /** Where `-` writes; standard output unless a test or a tool passes another stream. */
   stdout?: Writable;
   /**
-   * For kafka:// destinations: spool directory (a fresh one under the system temp directory
-   * when absent), schema registry, compression and the rest of the Kafka sink's settings.
+   * For kafka:// destinations: spool directory (when absent, a fresh one under the system temp
+   * directory, removed when the sink closes with everything delivered), schema registry,
+   * compression, transport and the rest of the Kafka sink's settings.
    */
   kafka?: Partial<Omit<KafkaSinkOptions, 'brokers' | 'topics'>>;
 }
@@ -73,12 +75,22 @@ export async function openSink(
         topic === null
           ? DEFAULT_TOPICS
           : { ProcessExit: topic, Coredump: topic, AgentEvent: topic };
-      return KafkaSink.open({
-        spoolDir: join(tmpdir(), `pidstream-spool-${process.pid}-${Date.now()}`),
-        ...options.kafka,
-        brokers: parsed.brokers,
-        topics,
-      });
+      // Without a spool of its own the sink gets a throw-away one, removed when it closes
+      // with everything delivered.
+      const given = options.kafka?.spoolDir;
+      const spoolDir = given ?? mkdtempSync(join(tmpdir(), 'pidstream-spool-'));
+      try {
+        return await KafkaSink.open({
+          ...options.kafka,
+          spoolDir,
+          spoolIsTemporary: given === undefined,
+          brokers: parsed.brokers,
+          topics,
+        });
+      } catch (err) {
+        if (given === undefined) rmSync(spoolDir, { recursive: true, force: true });
+        throw err;
+      }
     }
     default:
       throw unsupported(parsed);

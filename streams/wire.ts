@@ -136,6 +136,8 @@ export interface WireMessage {
 export interface WireEncoder {
   readonly format: 'single-object' | 'confluent';
   frame(name: EventName, record: Buffer): Buffer;
+  /** The bytes `frame` puts before the record; the same for every record of the event type. */
+  prefix(name: EventName): Buffer;
   headers(name: EventName): Record<string, Buffer>;
 }
 
@@ -160,6 +162,7 @@ export function singleObjectEncoder(): WireEncoder {
   return {
     format: 'single-object',
     frame: (name, record) => Buffer.concat([prefixes.get(name) as Buffer, record]),
+    prefix: (name) => prefixes.get(name) as Buffer,
     headers: (name) => headers[name],
   };
 }
@@ -192,9 +195,14 @@ export async function confluentEncoder(
     }
   }
   const headers = fixedHeaders();
+  // The library's frame of an empty record is the magic byte and the schema id alone.
+  const prefixes = new Map(
+    [...ids].map(([name, id]) => [name, confluentFrame(id, Buffer.alloc(0))]),
+  );
   return {
     format: 'confluent',
     frame: (name, record) => confluentFrame(ids.get(name) as number, record),
+    prefix: (name) => prefixes.get(name) as Buffer,
     headers: (name) => headers[name],
   };
 }

@@ -64,7 +64,7 @@ describe('config errors', () => {
         [
           `config: coredump.enabled = "always" (from ${path}): expected true or false`,
           `config: coredump.rate = "lots" (from ${path}): expected a rate like 10/min, 1/s or 100/h`,
-          `config: kafka.bokers: unknown key (from ${path}); expected one of brokers, compression, topics, registry`,
+          `config: kafka.bokers: unknown key (from ${path}); expected one of brokers, compression, transport, topics, registry`,
         ].join('\n'),
       ),
     );

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { eventType } from '../schemas/index.js';
+import { KAFKA_TRANSPORTS } from '../streams/kafka-transport.js';
 import { fingerprintBytes, unframe } from '../streams/wire.js';
 import { type AgentRun, marker, runToEnd, startAgent } from './support/agent.js';
 import { runCli } from './support/cli.js';
@@ -14,7 +15,7 @@ function decode(message: ConsumedMessage, where: string): Decoded {
   return eventType(name).fromBuffer(record) as Decoded;
 }
 
-describe('agent delivering to Kafka', () => {
+describe.each(KAFKA_TRANSPORTS)('agent delivering to Kafka over %s', (transport) => {
   const topics = freshTopics('e2e');
   const tag = marker('kafka-e2e');
   let agent: AgentRun;
@@ -24,6 +25,8 @@ describe('agent delivering to Kafka', () => {
 
   beforeAll(async () => {
     agent = await startAgent([
+      '--kafka-transport',
+      transport,
       '--kafka',
       kafkaBootstrap(),
       '--topic-exits',

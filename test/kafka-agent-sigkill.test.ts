@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { eventType } from '../schemas/index.js';
+import { KAFKA_TRANSPORTS } from '../streams/kafka-transport.js';
 import { unframe } from '../streams/wire.js';
 import { type AgentRun, marker, runToEnd, startAgent } from './support/agent.js';
 import { runCli } from './support/cli.js';
@@ -18,7 +19,7 @@ const CHILDREN = 20;
 
 type Exit = { agent: { instance_id: string; seq: number }; argv: string[]; comm: string };
 
-describe('agent killed with events in its spool', () => {
+describe.each(KAFKA_TRANSPORTS)('agent over %s killed with events in its spool', (transport) => {
   const topics = freshTopics('sigkill');
   const tag = marker('sigkill');
   const spool = mkdtempSync(join(tmpdir(), 'pidstream-spool-'));
@@ -35,7 +36,15 @@ describe('agent killed with events in its spool', () => {
   let exits: Exit[];
 
   beforeAll(async () => {
-    first = await startAgent(['--kafka', DEAD_BROKER, '--spool', spool, ...topicFlags]);
+    first = await startAgent([
+      '--kafka-transport',
+      transport,
+      '--kafka',
+      DEAD_BROKER,
+      '--spool',
+      spool,
+      ...topicFlags,
+    ]);
     for (let i = 0; i < CHILDREN; i++) {
       await runToEnd('sh', ['-c', 'sleep 0.05', `${tag}-before-${i}`]);
     }
@@ -47,7 +56,15 @@ describe('agent killed with events in its spool', () => {
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first?.child.once('exit', resolve));
 
-    second = await startAgent(['--kafka', kafkaBootstrap(), '--spool', spool, ...topicFlags]);
+    second = await startAgent([
+      '--kafka-transport',
+      transport,
+      '--kafka',
+      kafkaBootstrap(),
+      '--spool',
+      spool,
+      ...topicFlags,
+    ]);
     await runToEnd('sh', ['-c', 'sleep 0.05', `${tag}-after`]);
     await waitFor(
       'the second agent to spool its exit',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { eventType } from '../schemas/index.js';
+import { KAFKA_TRANSPORTS } from '../streams/kafka-transport.js';
 import { unframe } from '../streams/wire.js';
 import { type AgentRun, marker, startAgent } from './support/agent.js';
 import { runCli } from './support/cli.js';
@@ -51,7 +52,7 @@ function idOf(e: Decoded): string {
  * it drop some (a proc connector overflow, recorded as a LOSS event). Delivery is judged on
  * what the agent stamped: every sequence number from START to STOP arrives.
  */
-describe('broker outage during a steady stream', () => {
+describe.each(KAFKA_TRANSPORTS)('broker outage during a steady stream, over %s', (transport) => {
   const topics = freshTopics('outage');
   const tag = marker('outage');
   const work = mkdtempSync(join(tmpdir(), 'pidstream-outage-'));
@@ -62,6 +63,8 @@ describe('broker outage during a steady stream', () => {
 
   beforeAll(async () => {
     agent = await startAgent([
+      '--kafka-transport',
+      transport,
       '--kafka',
       kafkaBootstrap(),
       '--topic-exits',

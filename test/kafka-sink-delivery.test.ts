@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -8,6 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { KafkaSink } from '../streams/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka-source.js';
+import { KAFKA_TRANSPORTS } from '../streams/kafka-transport.js';
+import { openSink } from '../streams/open.js';
 import type { ReadEvent } from '../streams/types.js';
 import { fingerprintBytes, readStamp, unframe } from '../streams/wire.js';
 import { agentEvent, exitEvent } from './support/file-events.js';
@@ -25,11 +27,11 @@ afterEach(() => {
   rmSync(spoolDir, { recursive: true, force: true });
 });
 
-describe('Kafka sink', () => {
+describe.each(KAFKA_TRANSPORTS)('Kafka sink over %s', (transport) => {
   it('delivers every event once, in order, keyed by host, with type and fingerprint headers', async () => {
     const brokers = [kafkaBootstrap()];
     const topics = freshTopics('delivery');
-    const sink = await KafkaSink.open({ brokers, topics, spoolDir });
+    const sink = await KafkaSink.open({ brokers, topics, spoolDir, transport });
     const sequencer = testSequencer('host-delivery');
     const events = notices(sequencer, 2500);
     for (let i = 0; i < events.length; i += 100) await sink.write(events.slice(i, i + 100));
@@ -81,37 +83,117 @@ describe('Kafka sink', () => {
   });
 });
 
-describe('Kafka sink with every event type on one topic', () => {
-  // Regression: a produce request was grouped by event type, so with one topic for all types
-  // kafkajs appended a host's AgentEvents to the partition after its later ProcessExits.
-  it('delivers each host events in spool order, whatever their types', async () => {
-    const topic = `one-topic-${randomUUID().slice(0, 8)}`;
+describe.each(KAFKA_TRANSPORTS)(
+  'Kafka sink over %s, every event type on one topic',
+  (transport) => {
+    // Regression: a produce request was grouped by event type, so with one topic for all types
+    // kafkajs appended a host's AgentEvents to the partition after its later ProcessExits.
+    it('delivers each host events in spool order, whatever their types', async () => {
+      const topic = `one-topic-${randomUUID().slice(0, 8)}`;
+      const sink = await KafkaSink.open({
+        brokers: [kafkaBootstrap()],
+        topics: { ProcessExit: topic, Coredump: topic, AgentEvent: topic },
+        spoolDir,
+        transport,
+      });
+      const hosts = ['host-a', 'host-b', 'host-c'].map((h) => testSequencer(h));
+      const startUs = Date.now() * 1000 - 60_000_000;
+      const events = Array.from({ length: 30 }, (_, i) => {
+        const seq = hosts[i % 3] as ReturnType<typeof testSequencer>;
+        return i % 2 === 0
+          ? exitEvent(seq, startUs + i * 1000, 2000 + i)
+          : agentEvent(seq, startUs + i * 1000, `n${i}`);
+      });
+      await sink.write(events);
+      await sink.flush();
+      await sink.close();
+
+      const byHost = new Map<string, string[]>();
+      for (const m of await consumeTopic(topic)) {
+        const { record } = unframe(m.value, m.headers['pidstream-type'], `${topic}@${m.offset}`);
+        const entry = `${m.headers['pidstream-type']}:${readStamp(record).seq}`;
+        byHost.set(m.key, [...(byHost.get(m.key) ?? []), entry]);
+      }
+      const order = Object.fromEntries([...byHost].map(([host, list]) => [host, list.join(' ')]));
+      const exitFirst =
+        'exit:0 agent:1 exit:2 agent:3 exit:4 agent:5 exit:6 agent:7 exit:8 agent:9';
+      const agentFirst =
+        'agent:0 exit:1 agent:2 exit:3 agent:4 exit:5 agent:6 exit:7 agent:8 exit:9';
+      expect(order).toEqual({ 'host-a': exitFirst, 'host-b': agentFirst, 'host-c': exitFirst });
+    });
+  },
+);
+
+describe.each(KAFKA_TRANSPORTS)('Kafka sink over %s with many batches in flight', (transport) => {
+  it('delivers 15,060 events of three hosts each once, every host in sequence order', async () => {
+    const topic = `many-${randomUUID().slice(0, 8)}`;
     const sink = await KafkaSink.open({
       brokers: [kafkaBootstrap()],
       topics: { ProcessExit: topic, Coredump: topic, AgentEvent: topic },
       spoolDir,
+      spoolFsync: 'none',
+      transport,
     });
     const hosts = ['host-a', 'host-b', 'host-c'].map((h) => testSequencer(h));
-    const startUs = Date.now() * 1000 - 60_000_000;
-    const events = Array.from({ length: 30 }, (_, i) => {
-      const seq = hosts[i % 3] as ReturnType<typeof testSequencer>;
-      return i % 2 === 0
-        ? exitEvent(seq, startUs + i * 1000, 2000 + i)
-        : agentEvent(seq, startUs + i * 1000, `n${i}`);
-    });
-    await sink.write(events);
+    for (let round = 0; round < 40; round++) {
+      // Writes of 250 events, a host's runs interleaved with the others', as a replay makes.
+      const events = hosts.flatMap((h) => notices(h, 250 / 2 + (round % 2)));
+      await sink.write(events.slice(0, 250));
+      await sink.write(events.slice(250));
+    }
     await sink.flush();
+    expect(sink.delivered).toBe(sink.spool.endOffset);
     await sink.close();
 
-    const byHost = new Map<string, string[]>();
+    const byHost = new Map<string, number[]>();
     for (const m of await consumeTopic(topic)) {
       const { record } = unframe(m.value, m.headers['pidstream-type'], `${topic}@${m.offset}`);
-      const entry = `${m.headers['pidstream-type']}:${readStamp(record).seq}`;
-      byHost.set(m.key, [...(byHost.get(m.key) ?? []), entry]);
+      byHost.set(m.key, [...(byHost.get(m.key) ?? []), readStamp(record).seq]);
     }
-    const order = Object.fromEntries([...byHost].map(([host, list]) => [host, list.join(' ')]));
-    const exitFirst = 'exit:0 agent:1 exit:2 agent:3 exit:4 agent:5 exit:6 agent:7 exit:8 agent:9';
-    const agentFirst = 'agent:0 exit:1 agent:2 exit:3 agent:4 exit:5 agent:6 exit:7 agent:8 exit:9';
-    expect(order).toEqual({ 'host-a': exitFirst, 'host-b': agentFirst, 'host-c': exitFirst });
+    const counts = hosts.map((h) => h.nextSeq);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(sink.delivered);
+    expect(Object.fromEntries(byHost)).toEqual({
+      'host-a': Array.from({ length: counts[0] as number }, (_, i) => i),
+      'host-b': Array.from({ length: counts[1] as number }, (_, i) => i),
+      'host-c': Array.from({ length: counts[2] as number }, (_, i) => i),
+    });
+  });
+});
+
+describe('kafka:// destination without a spool of its own', () => {
+  // Regression: every replay or synth into Kafka left a spool directory in the temp directory.
+  it('removes its throw-away spool when it closes with everything delivered', async () => {
+    const topic = `tmp-spool-${randomUUID().slice(0, 8)}`;
+    const sink = (await openSink(`kafka://${kafkaBootstrap()}/${topic}`)) as KafkaSink;
+    const dir = sink.spool.dir;
+    expect(existsSync(dir)).toBe(true);
+    await sink.write(notices(testSequencer('host-tmp'), 10));
+    await sink.close();
+    expect(existsSync(dir)).toBe(false);
+    expect((await consumeTopic(topic)).length).toBe(10);
+  });
+
+  it('keeps the throw-away spool, and says where, when events are left undelivered', async () => {
+    const sink = (await openSink('kafka://127.0.0.1:39099/nowhere', {
+      kafka: { closeTimeoutMs: 200 },
+    })) as KafkaSink;
+    const dir = sink.spool.dir;
+    await sink.write(notices(testSequencer('host-tmp'), 3));
+    await sink.close();
+    expect(sink.spool.pending).toBe(3);
+    expect(existsSync(dir)).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('Kafka sink transport choice', () => {
+  it('refuses an unknown transport, naming the ones there are', async () => {
+    await expect(
+      KafkaSink.open({
+        brokers: [kafkaBootstrap()],
+        spoolDir,
+        transport: 'carrier-pigeon' as 'kafkajs',
+      }),
+    ).rejects.toThrow("kafka transport 'carrier-pigeon': expected one of kafkajs, rdkafka");
   });
 });

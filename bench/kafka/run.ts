@@ -1,10 +1,12 @@
 /**
  * Events per second through the agent's delivery path into the local Kafka broker with
  * acks=all: sequencing (stamp + SHA-256 chain), the durable spool (append, fsync per write),
- * framing (Avro single-object encoding), and the kafkajs idempotent producer, one send in
- * flight. Compared in the same run with Kafka's own kafka-producer-perf-test (the Java
- * client, from the same jars) against the same broker, same record size, same compression,
- * so the ratio holds on a busy machine.
+ * framing (Avro single-object encoding), and the transport's idempotent producer (kafkajs, one
+ * send in flight; or librdkafka). Compared in the same run with Kafka's own
+ * kafka-producer-perf-test (the Java client, from the same jars) against the same broker, same
+ * record size, same compression, so the ratio holds on a busy machine; and with a bare kafkajs
+ * producer under the sink's settings (no pidstream code), which shows what kafkajs itself
+ * costs.
  *
  *   npm run bench:kafka [-- EVENTS]
  *
@@ -14,17 +16,24 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg as osLoadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 
+import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+
 import { FleetGenerator } from '../../cli/synth/generator.js';
 import { packageRoot } from '../../common/paths.js';
 import { Sequencer } from '../../ingest/sequencer.js';
-import { type KafkaCompression, KafkaSink } from '../../streams/kafka-sink.js';
+import {
+  type KafkaCompression,
+  KafkaSink,
+  type KafkaTransportName,
+  MAX_BATCH_BYTES,
+} from '../../streams/kafka-sink.js';
 import type { FsyncPolicy } from '../../streams/spool.js';
-import { readStamp, SINGLE_OBJECT_HEADER_SIZE } from '../../streams/wire.js';
+import { readStamp, SINGLE_OBJECT_HEADER_SIZE, singleObjectEncoder } from '../../streams/wire.js';
 
 const run = promisify(execFile);
 const EVENTS = Number(process.argv[2] ?? 300_000);
@@ -61,6 +70,7 @@ function bodies(): Buffer[] {
 async function pidstreamRun(
   brokers: string[],
   pool: Buffer[],
+  transport: KafkaTransportName,
   compression: KafkaCompression,
   fsync: FsyncPolicy,
 ): Promise<{ perSecond: number; recordBytes: number }> {
@@ -73,6 +83,7 @@ async function pidstreamRun(
     spoolFsync: fsync,
     spoolMaxBytes: 4 * 1024 * 1024 * 1024,
     compression,
+    transport,
     topics: { ProcessExit: topic, Coredump: `bench-${id}.coredumps`, AgentEvent: topic },
   });
   const sequencer = new Sequencer({ host: 'bench', bootId: randomUUID(), instanceId: id });
@@ -99,6 +110,52 @@ async function pidstreamRun(
     perSecond: EVENTS / seconds,
     recordBytes: Math.round(recordBytes / EVENTS) + SINGLE_OBJECT_HEADER_SIZE,
   };
+}
+
+/**
+ * A bare kafkajs producer with the sink's settings (idempotent, one request in flight, acks=all,
+ * the sink's batch cap, keyed, two headers), sending ready-made messages: kafkajs's own cost.
+ */
+async function bareKafkajsRun(
+  brokers: string[],
+  pool: Buffer[],
+  compression: KafkaCompression,
+): Promise<number> {
+  const frame = singleObjectEncoder();
+  const values = pool.map((body) => frame.frame('ProcessExit', body));
+  const headers = frame.headers('ProcessExit');
+  const key = Buffer.from('bench');
+  const perRequest = Math.floor(MAX_BATCH_BYTES / ((values[0] as Buffer).length + 40));
+  const producer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  const topic = `bench-bare-${randomUUID().slice(0, 8)}`;
+  const send = (from: number, count: number): Promise<unknown> =>
+    producer.sendBatch({
+      topicMessages: [
+        {
+          topic,
+          messages: Array.from({ length: count }, (_, i) => ({
+            key,
+            value: values[(from + i) % values.length] as Buffer,
+            headers: headers as Record<string, Buffer>,
+          })),
+        },
+      ],
+      acks: -1,
+      compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+    });
+  await send(0, 1);
+  const start = performance.now();
+  for (let sent = 0; sent < EVENTS; sent += perRequest) {
+    await send(sent, Math.min(perRequest, EVENTS - sent));
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await producer.disconnect();
+  return EVENTS / seconds;
 }
 
 /** Kafka's own producer benchmark, the Java client, through the same broker. */
@@ -143,6 +200,14 @@ async function kafkaToolRun(
   return Number(match[1]);
 }
 
+function loadavg(): string {
+  return osLoadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+const START_LOAD = loadavg();
+
 function table(rows: Row[], recordBytes: number): string {
   const header = ['producer', 'compression', 'spool fsync', 'events/s'];
   const body = rows.map((r) => [
@@ -155,7 +220,7 @@ function table(rows: Row[], recordBytes: number): string {
   const line = (cells: string[]): string =>
     cells.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ');
   return [
-    `${EVENTS.toLocaleString('en-US')} events of ${recordBytes} bytes, acks=all, one broker`,
+    `${EVENTS.toLocaleString('en-US')} events of ${recordBytes} bytes, acks=all, one broker, load average ${START_LOAD} at start`,
     line(header),
     ...body.map(line),
   ].join('\n');
@@ -180,23 +245,27 @@ async function main(): Promise<void> {
     const ratios: string[] = [];
     let size = 0;
     for (const compression of ['none', 'gzip'] as const) {
-      const fast = await pidstreamRun([bootstrap], pool, compression, 'batch');
-      size = fast.recordBytes;
-      rows.push({
-        producer: 'pidstream (spool + kafkajs)',
-        compression,
-        fsync: 'batch',
-        eventsPerSecond: fast.perSecond,
-      });
-      if (compression === 'none') {
-        const unsynced = await pidstreamRun([bootstrap], pool, compression, 'none');
-        rows.push({
-          producer: 'pidstream (spool + kafkajs)',
-          compression,
-          fsync: 'none',
-          eventsPerSecond: unsynced.perSecond,
-        });
+      const best = new Map<KafkaTransportName, number>();
+      for (const transport of ['kafkajs', 'rdkafka'] as const) {
+        const fsyncs: FsyncPolicy[] = compression === 'none' ? ['batch', 'none'] : ['batch'];
+        for (const fsync of fsyncs) {
+          const result = await pidstreamRun([bootstrap], pool, transport, compression, fsync);
+          size = result.recordBytes;
+          if (fsync === 'batch') best.set(transport, result.perSecond);
+          rows.push({
+            producer: `pidstream (spool + ${transport})`,
+            compression,
+            fsync,
+            eventsPerSecond: result.perSecond,
+          });
+        }
       }
+      rows.push({
+        producer: 'kafkajs alone (no spool)',
+        compression,
+        fsync: '-',
+        eventsPerSecond: await bareKafkajsRun([bootstrap], pool, compression),
+      });
       const tool = await kafkaToolRun(bootstrap, size, compression);
       rows.push({
         producer: 'kafka-producer-perf-test',
@@ -204,11 +273,13 @@ async function main(): Promise<void> {
         fsync: '-',
         eventsPerSecond: tool,
       });
-      ratios.push(
-        `${compression}: pidstream / Kafka's tool = ${(fast.perSecond / tool).toFixed(2)}`,
-      );
+      for (const [transport, perSecond] of best) {
+        ratios.push(
+          `${compression}: pidstream (${transport}) / Kafka's tool = ${(perSecond / tool).toFixed(2)}`,
+        );
+      }
     }
-    process.stdout.write(`${table(rows, size)}\n${ratios.join('\n')}\n`);
+    process.stdout.write(`${table(rows, size)}\n${ratios.join('\n')}\nload average ${loadavg()}\n`);
   } finally {
     if (!wasRunning) await run('bash', [join(scripts, 'stop.sh')]);
   }

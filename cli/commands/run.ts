@@ -25,6 +25,11 @@ import {
 } from '../../ingest/redaction.js';
 import { DEFAULT_TOPICS } from '../../streams/kafka-client.js';
 import { DEFAULT_SPOOL_MAX_BYTES } from '../../streams/kafka-sink.js';
+import {
+  DEFAULT_KAFKA_TRANSPORT,
+  KAFKA_TRANSPORTS,
+  type KafkaTransportName,
+} from '../../streams/kafka-transport.js';
 import { type AgentServices, startServices } from '../../ingest/services.js';
 import type { FsyncPolicy } from '../../streams/spool.js';
 import { addRunConfigOptions, applyRunConfig, withConfigOnlyKeys } from '../run-config.js';
@@ -47,6 +52,7 @@ interface RunFlags extends CoredumpFlags {
   spool?: string;
   spoolMaxBytes: number;
   spoolFsync: FsyncPolicy;
+  kafkaTransport: KafkaTransportName;
   schemaRegistry?: string;
   topicExits: string;
   topicCoredumps: string;
@@ -105,6 +111,7 @@ function kafkaOptionsFrom(flags: RunFlags): AgentOptions['kafka'] {
     spoolDir: flags.spool ?? join(flags.out, 'spool'),
     spoolMaxBytes: flags.spoolMaxBytes,
     spoolFsync: flags.spoolFsync,
+    transport: flags.kafkaTransport,
     schemaRegistry: flags.schemaRegistry,
     topics: {
       ProcessExit: flags.topicExits,
@@ -237,6 +244,11 @@ export function registerRun(program: Command): void {
       new Option('--spool-fsync <policy>', 'fsync each spool write (batch) or leave it to the OS')
         .choices(['batch', 'none'])
         .default('batch'),
+    )
+    .addOption(
+      new Option('--kafka-transport <name>', 'Kafka producer: kafkajs or rdkafka (librdkafka)')
+        .choices(KAFKA_TRANSPORTS)
+        .default(DEFAULT_KAFKA_TRANSPORT),
     )
     .option('--schema-registry <url>', 'Confluent wire format with schemas registered here')
     .option('--topic-exits <topic>', 'topic of ProcessExit events', DEFAULT_TOPICS.ProcessExit)
