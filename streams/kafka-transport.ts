@@ -8,7 +8,7 @@
  *     producer has lost messages with more than one in flight); works wherever Node runs;
  *   - `rdkafka`: librdkafka through @confluentinc/kafka-javascript, an optional dependency
  *     built from source by scripts/setup.sh. Its idempotent producer keeps order with several
- *     requests in flight, and encodes in C, so it carries about three times the events per
+ *     requests in flight, and encodes in C, so it carries about 1.6 times the events per
  *     second of kafkajs here (docs/kafka.md, "Benchmark").
  */
 import { PidstreamError } from '../common/errors.js';

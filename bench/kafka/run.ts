@@ -207,6 +207,12 @@ function loadavg(): string {
 }
 
 const START_LOAD = loadavg();
+/** Pause before each run: the broker finishes writing out the last run's log first. */
+const SETTLE_MS = 3_000;
+
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
 
 function table(rows: Row[], recordBytes: number): string {
   const header = ['producer', 'compression', 'spool fsync', 'events/s'];
@@ -249,6 +255,7 @@ async function main(): Promise<void> {
       for (const transport of ['kafkajs', 'rdkafka'] as const) {
         const fsyncs: FsyncPolicy[] = compression === 'none' ? ['batch', 'none'] : ['batch'];
         for (const fsync of fsyncs) {
+          await settle();
           const result = await pidstreamRun([bootstrap], pool, transport, compression, fsync);
           size = result.recordBytes;
           if (fsync === 'batch') best.set(transport, result.perSecond);
@@ -264,8 +271,9 @@ async function main(): Promise<void> {
         producer: 'kafkajs alone (no spool)',
         compression,
         fsync: '-',
-        eventsPerSecond: await bareKafkajsRun([bootstrap], pool, compression),
+        eventsPerSecond: await settle().then(() => bareKafkajsRun([bootstrap], pool, compression)),
       });
+      await settle();
       const tool = await kafkaToolRun(bootstrap, size, compression);
       rows.push({
         producer: 'kafka-producer-perf-test',
