@@ -142,7 +142,9 @@ export class RdkafkaTransport implements KafkaTransport {
     producer.on('event.error', debug);
     producer.on('error', debug);
     producer.on('delivery-report', (err, report) => {
-      const batch = report.opaque as PendingBatch;
+      const batch = report.opaque;
+      // Every message this transport produces carries its batch; anything else is not ours.
+      if (!(batch instanceof PendingBatch)) return;
       if (err !== null) batch.error ??= err;
       batch.remaining -= 1;
       batch.settleIfDone();
