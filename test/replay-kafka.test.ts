@@ -118,6 +118,42 @@ describe('replay to and from the real Kafka broker', () => {
     });
   });
 
+  it('delivers through the rdkafka producer with --kafka-transport rdkafka', async () => {
+    const t = topic('rdkafka');
+    await createTopic(t, 3);
+    const out = await pidstream(
+      'replay',
+      '--from',
+      join(dir, 'in'),
+      '--to',
+      uri(t),
+      '--speed',
+      'max',
+      '--kafka-transport',
+      'rdkafka',
+    );
+    await pidstream('replay', '--from', uri(t), '--to', join(dir, 'rdkafka'), '--speed', 'max');
+    expect(out).toMatchObject({ written: 2012 });
+    expect(byHost(await readFiles(join(dir, 'rdkafka')))).toEqual(byHost(input));
+  });
+
+  it('refuses an unknown --kafka-transport, naming the flag, with exit 2', async () => {
+    const failed = await run('node', [
+      distFile('cli/main.js'),
+      'replay',
+      '--from',
+      join(dir, 'in'),
+      '--to',
+      uri('never'),
+      '--kafka-transport',
+      'carrier-pigeon',
+    ]).catch((err: { code: number; stderr: string }) => err);
+    expect(failed).toMatchObject({ code: 2 });
+    expect((failed as { stderr: string }).stderr).toContain(
+      "option '--kafka-transport <name>' argument 'carrier-pigeon' is invalid",
+    );
+  });
+
   it('starts reading a topic at the offset Kafka finds for --since', async () => {
     const t = topic('since');
     await createTopic(t, 1);

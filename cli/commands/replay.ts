@@ -3,13 +3,14 @@
  * possible, optionally cut to a time range, filtered, and made to look live. docs/replay.md
  * describes the flags, the filter language and the figures measured.
  */
+import type { KafkaTransportName } from '../../streams/kafka-transport.js';
 import { type Command, Option } from 'commander';
 
 import { AvroFileSource } from '../../streams/avro-file-source.js';
 import { countFileEvents } from '../replay/extent.js';
 import { compileFilter } from '../replay/filter.js';
 import { openReplaySink, openReplaySource } from '../replay/ends.js';
-import { parseSpeed, summaryOption } from '../replay/flags.js';
+import { kafkaTransportOption, parseSpeed, summaryOption } from '../replay/flags.js';
 import { untilInterrupted } from '../replay/interrupt.js';
 import { replay, ReplaySummary } from '../replay/replay.js';
 import { formatSummary } from '../replay/summary.js';
@@ -26,6 +27,7 @@ interface ReplayFlags {
   restamp: boolean;
   progress: boolean;
   summary: 'text' | 'json';
+  kafkaTransport: KafkaTransportName;
 }
 
 export function registerReplay(program: Command): void {
@@ -46,6 +48,7 @@ export function registerReplay(program: Command): void {
     .option('--restamp', 'new instance id, seq and chain per agent stream, times kept', false)
     .option('--no-progress', 'no progress line on a terminal')
     .addOption(summaryOption())
+    .addOption(kafkaTransportOption())
     .action(async (flags: ReplayFlags) => {
       await runReplay(flags);
     });
@@ -57,7 +60,7 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const filter = flags.filter === undefined ? null : compileFilter(flags.filter);
 
   const source = await openReplaySource(flags.from, { since, until });
-  const sink = await openReplaySink(flags.to).catch(async (err: unknown) => {
+  const sink = await openReplaySink(flags.to, flags.kafkaTransport).catch(async (err: unknown) => {
     await source.close();
     throw err;
   });

@@ -5,8 +5,10 @@
 import type { Command } from 'commander';
 
 import { UsageError } from '../../common/errors.js';
+import type { KafkaTransportName } from '../../streams/kafka-transport.js';
 import { openReplaySink } from '../replay/ends.js';
 import {
+  kafkaTransportOption,
   nonNegativeInteger,
   parseDurationUs,
   parseRate,
@@ -45,6 +47,7 @@ interface SynthFlags {
   badDeploys?: number;
   progress: boolean;
   summary: 'text' | 'json';
+  kafkaTransport: KafkaTransportName;
 }
 
 export function registerSynth(program: Command): void {
@@ -82,6 +85,7 @@ export function registerSynth(program: Command): void {
     )
     .option('--no-progress', 'no progress line on a terminal')
     .addOption(summaryOption())
+    .addOption(kafkaTransportOption())
     .action(async (flags: SynthFlags) => {
       await runSynth(flags);
     });
@@ -111,7 +115,7 @@ async function runSynth(flags: SynthFlags): Promise<void> {
   const speed =
     flags.speed ?? (flags.rate === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : 1);
   const generator = new FleetGenerator(options);
-  const sink = await openReplaySink(flags.to);
+  const sink = await openReplaySink(flags.to, flags.kafkaTransport);
   const summary = await untilInterrupted((signal) =>
     synthesise(generator, sink, {
       speed,

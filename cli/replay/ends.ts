@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../../common/errors.js';
 import { openSink, openSource } from '../../streams/open.js';
+import type { KafkaTransportName } from '../../streams/kafka-transport.js';
 import type { EventSink, EventSource } from '../../streams/types.js';
 import { parseStreamUri } from '../../streams/uri.js';
 import { RangeBound, timeOf } from './time-range.js';
@@ -34,6 +35,9 @@ export async function openReplaySource(raw: string, range: SourceRange): Promise
  * its files are synced once a second and at the end, not after every block as the agent's
  * are (docs/replay.md).
  */
-export async function openReplaySink(raw: string): Promise<EventSink> {
-  return openSink(parseStreamUri(raw, '--to'), { syncEachBlock: false });
+export async function openReplaySink(
+  raw: string,
+  transport: KafkaTransportName = 'kafkajs',
+): Promise<EventSink> {
+  return openSink(parseStreamUri(raw, '--to'), { syncEachBlock: false, kafka: { transport } });
 }

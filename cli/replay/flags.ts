@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 
 import { parseDuration } from '../../common/config-schema.js';
+import { DEFAULT_KAFKA_TRANSPORT, KAFKA_TRANSPORTS } from '../../streams/kafka-transport.js';
 
 /** Highest --speed: beyond it, use max. */
 export const MAX_SPEED = 1_000_000;
@@ -76,4 +77,11 @@ export function summaryOption(): Option {
   return new Option('--summary <format>', 'summary on stderr at the end')
     .choices(['text', 'json'])
     .default('text');
+}
+
+/** `--kafka-transport kafkajs|rdkafka`: the producer under a kafka:// destination. */
+export function kafkaTransportOption(): Option {
+  return new Option('--kafka-transport <name>', 'producer of a kafka:// destination')
+    .choices(KAFKA_TRANSPORTS)
+    .default(DEFAULT_KAFKA_TRANSPORT);
 }
