@@ -31,6 +31,7 @@ import { synthesise } from '../../cli/synth/synthesise.js';
 import { packageRoot } from '../../common/paths.js';
 import type { StampedEvent } from '../../ingest/sequencer.js';
 import { AvroFileSource } from '../../streams/avro-file-source.js';
+import type { KafkaTransportName } from '../../streams/kafka-transport.js';
 
 const EVENTS = Number(process.env.PIDSTREAM_BENCH_EVENTS ?? 200_000);
 const PACED = Number(process.env.PIDSTREAM_BENCH_PACED ?? 2000);
@@ -105,13 +106,21 @@ function cpFiles(from: string, to: string, events: number): Row {
 async function replayMax(
   from: string,
   to: string,
-  how: { rewrite?: boolean; filter?: string } = {},
+  how: { rewrite?: boolean; filter?: string; transport?: KafkaTransportName } = {},
 ): Promise<Row> {
   const started = performance.now();
-  const summary = await replayOnce(from, to, Infinity, how.rewrite ?? false, how.filter);
+  const summary = await replayOnce(
+    from,
+    to,
+    Infinity,
+    how.rewrite ?? false,
+    how.filter,
+    how.transport,
+  );
   const flags = [
     how.filter === undefined ? '' : ` --filter '${how.filter}'`,
     how.rewrite === true ? ' --rewrite-time now' : '',
+    how.transport === undefined ? '' : ` --kafka-transport ${how.transport}`,
   ].join('');
   return {
     what: `replay --speed max${flags} → ${kind(to)}`,
@@ -127,9 +136,10 @@ async function replayOnce(
   speed: number,
   rewrite: boolean,
   filter?: string,
+  transport?: KafkaTransportName,
 ): Promise<ReplaySummary> {
   const source = await openReplaySource(from, { since: null, until: null });
-  const sink = await openReplaySink(to);
+  const sink = await openReplaySink(to, transport);
   return replay(source, sink, {
     speed,
     since: null,
@@ -289,12 +299,14 @@ async function main(): Promise<void> {
     if (bootstrap !== null) {
       const perf = kafkaPerf(bootstrap, recordCount, meanBytes);
       if (perf !== null) rows.push(perf);
-      for (const [run, label] of [
-        [copy, 'copy'],
-        [replayMax, 'replay'],
-      ] as const) {
+      const runs = [
+        ['copy', (to: string) => copy(join(dir, 'in'), to)],
+        ['replay', (to: string) => replayMax(join(dir, 'in'), to)],
+        ['rdkafka', (to: string) => replayMax(join(dir, 'in'), to, { transport: 'rdkafka' })],
+      ] as const;
+      for (const [label, run] of runs) {
         const topic = `bench-${label}-${Date.now()}`;
-        const row = await run(join(dir, 'in'), `kafka://${bootstrap}/${topic}`);
+        const row = await run(`kafka://${bootstrap}/${topic}`);
         const delivered = await deliveredTo(bootstrap, topic);
         if (delivered < row.events) row.note = `only ${delivered} delivered: broker unavailable`;
         rows.push(row);
