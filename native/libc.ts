@@ -238,6 +238,9 @@ export const SO_PEERCRED = 17;
 /** SO_PEERPIDFD, include/uapi/asm-generic/socket.h, Linux 6.5. */
 export const SO_PEERPIDFD = 77;
 export const MSG_DONTWAIT = 0x40;
+/** recv(2): block until `len` bytes arrived, the peer closed, a signal came, or an error. */
+export const MSG_WAITALL = 0x100;
+export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 
 export function socket(domain: number, type: number, protocol: number): number {

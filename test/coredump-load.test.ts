@@ -10,12 +10,14 @@ import { gunzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { crasher } from './support/crashers.js';
+import { analyseCoreBytes } from './support/core-stream.js';
+import { crasher, readelfBuildId } from './support/crashers.js';
 import {
   buildHeapGib,
   crash,
   coredumpOf,
   coredumps,
+  heapGibPagesInOrder,
   peakRss,
   withCrashAgent,
 } from './support/coredumps.js';
@@ -24,8 +26,8 @@ const AT_ONCE = 10;
 const HEAP_MIB = 1024;
 /**
  * The agent's peak RSS may grow by at most this while a 1 GiB core passes: the head, the
- * planned ranges (16 MiB cap), two 1 MiB read buffers and the compressor's 8 MiB queue, with
- * room for the garbage collector's lag.
+ * planned ranges (16 MiB cap), the reader threads' 8 MiB of slots (which are also the compressor's
+ * queue), with room for the garbage collector's lag.
  */
 const RSS_GROWTH_MAX = 192 * 1024 * 1024;
 
@@ -46,7 +48,30 @@ describe('coredump server under load', () => {
     expect(coredumps(events)).toHaveLength(AT_ONCE);
   }, 300_000);
 
-  it('streams a 1 GiB core into the store with the agent RSS bounded', async () => {
+  it('stores ten crashes that happen at once, each core whole', async () => {
+    const store = join(dir, 'ten');
+    const { result, events } = await withCrashAgent(
+      ['--core-rate', '100/min', '--core-store', store],
+      async () =>
+        Promise.all(Array.from({ length: AT_ONCE }, () => crash([crasher('null-deref'), 'read']))),
+    );
+    const buildId = readelfBuildId(crasher('null-deref'));
+    for (const c of result) {
+      const e = coredumpOf(events, c.pid);
+      const core = gunzipSync(readFileSync(e.stored?.path ?? ''));
+      expect(core.length).toBe(e.core_size);
+      const { analysis } = analyseCoreBytes(core);
+      expect(analysis.analysis_error).toBeNull();
+      expect(analysis.signal).toBe(11);
+      expect(analysis.fault_address).toBe(0);
+      expect(analysis.modules.find((m) => m.path === crasher('null-deref'))?.build_id).toBe(
+        buildId,
+      );
+      expect(analysis.signature).toBe(e.signature);
+    }
+  }, 300_000);
+
+  it('streams a 1 GiB core into the store whole and in order, with the agent RSS bounded', async () => {
     const heap = buildHeapGib(dir);
     const store = join(dir, 'cores');
     let growth = 0;
@@ -71,6 +96,8 @@ describe('coredump server under load', () => {
     expect(statSync(path).size).toBe(stored?.stored_size);
     const bytes = readFileSync(path);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(stored?.sha256);
-    expect(gunzipSync(bytes).length).toBe(e.core_size);
+    const core = gunzipSync(bytes);
+    expect(core.length).toBe(e.core_size);
+    expect(heapGibPagesInOrder(core, HEAP_MIB)).toBe((HEAP_MIB * 1024 * 1024) / 4096);
   }, 600_000);
 });

@@ -141,9 +141,13 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
+function mibPerSecond(s: Sample): number {
+  return s.bytes / MIB / s.streamSeconds;
+}
+
 function row(name: string, samples: Sample[], base: Sample[] | null): string[] {
-  const rate = median(samples.map((s) => s.bytes / MIB / s.streamSeconds));
-  const baseRate = base === null ? null : median(base.map((s) => s.bytes / MIB / s.streamSeconds));
+  const rate = median(samples.map(mibPerSecond));
+  const baseRate = base === null ? null : median(base.map(mibPerSecond));
   return [
     name,
     rate.toFixed(0),
@@ -183,7 +187,10 @@ async function main(): Promise<void> {
         samples.ours.push(await ourServer(pool, crasher, dir, false));
         samples.cDisk.push(await cServer(baseline, crasher, dir, true));
         samples.oursStored.push(await ourServer(pool, crasher, dir, true));
-        process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+        const rates = Object.values(samples).map((list) => mibPerSecond(list[round]!).toFixed(0));
+        process.stderr.write(
+          `round ${round + 1}/${ROUNDS}: MiB/s in table order ${rates.join(' ')}\n`,
+        );
       }
     });
   } finally {

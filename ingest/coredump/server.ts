@@ -4,16 +4,17 @@
  * the kernel waits), decide (policy), ack, stream (the core, through the analyser's plan and
  * the optional store), and report.
  *
- * Threading: the Node event loop never blocks. Accepting and the short exchanges (request,
- * ack, mark, the head of the core) use non-blocking reads on an epoll set whose `epoll_wait`
- * runs on a koffi worker thread (`epollWaitAsync`). The bulk of the core is read with a
- * blocking `recv(MSG_WAITALL)` of a whole chunk on a koffi worker thread, double-buffered so
- * the main thread copies ranges and queues compression for one chunk while the next one
- * fills. Measured on the project's 2-core machine with a 1 GiB core (`npm run bench:cores`):
- * one epoll wake per readable burst (the kernel's socket buffer, ~200 KiB) reached about half
- * of a blocking C server; whole-chunk reads matched it (docs/coredumps.md). Those reads
- * hold a libuv thread each, so at most STREAMS_AT_ONCE cores stream at a time; the other
- * crashes wait in the kernel, as they would behind any single-threaded server.
+ * Threading: the Node event loop never blocks. Accepting and the short exchanges before the
+ * core (request, ack, mark) use non-blocking reads on an epoll set whose `epoll_wait` runs on a
+ * koffi worker thread (`epollWaitAsync`). The core itself, from its first byte, is read by a
+ * reader thread (reader-thread.ts) in a synchronous recv(MSG_WAITALL) loop into 1 MiB slots
+ * shared with the main thread, which takes the head, the planned ranges and the store's input
+ * from the slots in place and gives them back. So the kernel's socket buffer (~200 KiB) drains
+ * as fast as a minimal C server drains it, while the plan, the ranges and the compression run
+ * on other threads; reads handed one at a time to libuv's pool left the buffer full for the
+ * return to the event loop after every chunk (docs/coredumps.md, `npm run bench:cores`).
+ * STREAMS_AT_ONCE reader threads start with the server; a crash that finds them all busy waits
+ * in the kernel after its ack, as it would behind any single-threaded server.
  */
 import { rmSync } from 'node:fs';
 
@@ -31,11 +32,11 @@ import {
   epollWaitAsync,
   eventfd,
   getsockoptInt,
+  MSG_DONTWAIT,
   recv,
   send,
   SO_PEERPIDFD,
   SOCK_CLOEXEC,
-  MSG_DONTWAIT,
   SOL_SOCKET,
   write,
 } from '../../native/libc.js';
@@ -58,22 +59,23 @@ import {
   PIDFD_INFO_SIZE,
   pidfdGetInfoRaw,
 } from '../../native/pidfd.js';
-import { listenUnix, MSG_WAITALL, recvAsync } from '../../native/unix-socket.js';
+import { listenUnix } from '../../native/unix-socket.js';
 import { emptyAnalysis, type CoreAnalyser, type CoreAnalysis } from './analyser.js';
 import { CoreRanges, HEAD_INITIAL_BYTES, HEAD_MAX_BYTES } from './ranges.js';
 import { CrashCapturer, type CrashCapture } from './capture.js';
 import type { CorePolicy, Verdict } from './policy.js';
+import { CoreReader, type CoreSink } from './reader.js';
 import type { CoreStore, CoreWriter, StoredCore } from './store.js';
 
-/** Bytes per recv: the kernel's socket buffer rarely holds more than a few hundred KiB. */
-export const RECV_CHUNK_BYTES = 1024 * 1024;
-/** Bytes read from one connection before the others get a turn. */
-const FAIR_SHARE_BYTES = 16 * 1024 * 1024;
 /** Crashes handled at once; a crash beyond it is refused and reported. */
 export const MAX_CONNECTIONS = 16;
 /** How long the analyser may take to plan before the core streams on without ranges. */
 export const PLAN_TIMEOUT_MS = 10_000;
-/** Cores read on worker threads at once (each holds one libuv thread while it waits). */
+/**
+ * Cores read at once: one reader thread each (about 10 MiB of memory idle, and its 8 MiB of
+ * slots once used; reader-protocol.ts). Two keep both CPUs of the project's machine busy
+ * when two processes dump at once.
+ */
 export const STREAMS_AT_ONCE = 2;
 const LISTEN_BACKLOG = 64;
 const EPOLL_MAX_EVENTS = 64;
@@ -114,7 +116,19 @@ export interface CoredumpServerOptions {
   onError: (err: Error, fatal: boolean) => void;
 }
 
+/**
+ * Where a connection is. `request` and `mark` read through the epoll set; from `head` on the
+ * core comes from a reader thread: `head` fills the head, `planning` waits for the analyser's
+ * plan (the reader reads ahead into its slots meanwhile), `body` keeps the planned ranges,
+ * `draining` keeps nothing but the store's copy.
+ */
 type Phase = 'request' | 'mark' | 'head' | 'planning' | 'body' | 'draining' | 'done';
+
+/** A slot of a reader that the analysis side has not finished with. */
+interface PendingChunk {
+  slot: number;
+  bytes: Buffer;
+}
 
 const clockUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -127,6 +141,8 @@ class Connection {
   pidfd = -1;
   pid = 0;
   phase: Phase;
+  /** In the epoll set (the request and the mark are read through it). */
+  watched = false;
   req: CoredumpReq | null = null;
   reqBuf = Buffer.alloc(COREDUMP_REQ_SIZE_MAX);
   reqGot = 0;
@@ -135,6 +151,9 @@ class Connection {
   capture: CrashCapture | null = null;
   verdict: Verdict = 'ACCEPTED';
   reason = 'accepted';
+  /** Bytes taken from the stream, at most the size cap: the core's size once it ended. */
+  received = 0;
+  /** Bytes of those the analysis side has passed: into the head, then past the ranges. */
   pos = 0;
   truncated = false;
   head = Buffer.allocUnsafe(HEAD_INITIAL_BYTES);
@@ -142,10 +161,15 @@ class Connection {
   ranges: CoreRanges | null = null;
   analysisNote: string | null = null;
   writer: CoreWriter | null = null;
-  /** The two chunk buffers while the core streams on a worker thread; empty otherwise. */
-  buffers: Buffer[] = [];
-  next = 0;
-  paused = false;
+  /** The reader thread of this core, from the start of its stream. */
+  reader: CoreReader | null = null;
+  /** Chunks the analysis side has not finished, oldest first; `pendingAt` bytes of the first are. */
+  pending: PendingChunk[] = [];
+  pendingAt = 0;
+  /** The reader delivered its last chunk (or failed) and reads the descriptor no more. */
+  ended = false;
+  /** Resolves when `ended` is set: the descriptor may be closed only then. */
+  readEnded: Promise<void> | null = null;
   endedUs = 0;
 
   constructor(id: number, fd: number, protocol: SocketProtocol) {
@@ -163,7 +187,6 @@ export class CoredumpServer {
   readonly #conns = new Map<number, Connection>();
   readonly #events = Buffer.alloc(EPOLL_MAX_EVENTS * EPOLL_EVENT_SIZE);
   readonly #scratch = Buffer.alloc(EPOLL_EVENT_SIZE);
-  readonly #chunk = Buffer.allocUnsafe(HEAD_INITIAL_BYTES);
   readonly #info = Buffer.alloc(PIDFD_INFO_SIZE);
   #listenFd = -1;
   #epfd = -1;
@@ -172,7 +195,8 @@ export class CoredumpServer {
   #stopping = false;
   #loopDone: Promise<void> | null = null;
   #pending = new Set<Promise<void>>();
-  #streaming = 0;
+  #readers: CoreReader[] = [];
+  /** Accepted cores waiting for a free reader, oldest first. */
   readonly #waiting: Connection[] = [];
   /** Crashes reported, by verdict. */
   readonly counts: Record<Verdict, number> = {
@@ -195,6 +219,7 @@ export class CoredumpServer {
     this.#wakeFd = eventfd();
     epollCtl(this.#epfd, EPOLL_CTL_ADD, this.#listenFd, EPOLLIN, ID_LISTENER, this.#scratch);
     epollCtl(this.#epfd, EPOLL_CTL_ADD, this.#wakeFd, EPOLLIN, ID_WAKE, this.#scratch);
+    this.#readers = Array.from({ length: STREAMS_AT_ONCE }, () => this.#newReader());
     this.#loopDone = new Promise((resolve) => this.#poll(resolve));
   }
 
@@ -210,11 +235,26 @@ export class CoredumpServer {
     await this.#loopDone;
     for (const conn of this.#conns.values()) this.#fail(conn, 'the agent stopped');
     await Promise.all(this.#pending);
+    await Promise.all(this.#readers.map((reader) => reader.close()));
+    this.#readers = [];
     close(this.#listenFd);
     rmSync(this.#o.socketPath, { force: true });
     close(this.#wakeFd);
     close(this.#epfd);
     this.#listenFd = -1;
+  }
+
+  /**
+   * A reader thread. The core it was reading when it died fails; a thread that had started is
+   * replaced, one that never started is not (its successor would fail the same way).
+   */
+  #newReader(): CoreReader {
+    return new CoreReader((dead, started) => {
+      if (this.#stopping) return;
+      const i = this.#readers.indexOf(dead);
+      if (started && i >= 0) this.#readers[i] = this.#newReader();
+      this.#streamWaiting();
+    });
   }
 
   #poll(done: () => void): void {
@@ -238,7 +278,7 @@ export class CoredumpServer {
 
   #acceptAll(): void {
     for (;;) {
-      // Blocking descriptors: the epoll phases read with MSG_DONTWAIT, the stream blocks on purpose.
+      // Blocking descriptors: the epoll phases read with MSG_DONTWAIT, the reader blocks on purpose.
       const fd = accept(this.#listenFd, SOCK_CLOEXEC);
       if (fd < 0) return;
       const conn = new Connection(this.#nextId++, fd, this.protocol);
@@ -252,8 +292,10 @@ export class CoredumpServer {
         );
         continue;
       }
-      if (this.protocol === 'plain') this.#decide(conn);
-      if (conn.phase !== 'done') this.#watch(conn);
+      this.#guard(conn, () => {
+        if (this.protocol === 'plain') this.#decide(conn);
+        else this.#watch(conn);
+      });
     }
   }
 
@@ -271,54 +313,40 @@ export class CoredumpServer {
 
   #watch(conn: Connection): void {
     epollCtl(this.#epfd, EPOLL_CTL_ADD, conn.fd, EPOLLIN, conn.id, this.#scratch);
-    conn.paused = false;
+    conn.watched = true;
   }
 
-  #pause(conn: Connection): void {
-    if (conn.paused) return;
+  #unwatch(conn: Connection): void {
+    if (!conn.watched) return;
+    conn.watched = false;
     epollCtl(this.#epfd, EPOLL_CTL_DEL, conn.fd, 0, conn.id, this.#scratch);
-    conn.paused = true;
   }
 
-  #resume(conn: Connection): void {
-    if (!conn.paused || conn.phase === 'done') return;
-    this.#watch(conn);
-    this.#serve(conn);
-  }
-
-  /** Reads what the connection has, step by step, until it would block or must wait. */
-  #serve(conn: Connection): void {
+  /** Runs one step of `conn`; a step that throws fails that crash only. */
+  #guard(conn: Connection, step: () => void): void {
     try {
-      let budget = FAIR_SHARE_BYTES;
-      while (budget > 0 && !conn.paused && conn.phase !== 'done') {
-        const n = this.#step(conn);
-        if (n < 0) return;
-        budget -= n;
-      }
+      step();
     } catch (err) {
       this.#fail(conn, err instanceof Error ? err.message : String(err));
     }
   }
 
-  /** One read for the current phase; returns bytes read, -1 when the socket is empty. */
-  #step(conn: Connection): number {
-    switch (conn.phase) {
-      case 'request':
-        return this.#readRequest(conn);
-      case 'mark':
-        return this.#readMark(conn);
-      case 'head':
-        return this.#readHead(conn);
-      default:
-        return -1;
-    }
+  /** Reads the request, then the mark, as far as the socket has them. */
+  #serve(conn: Connection): void {
+    this.#guard(conn, () => {
+      for (;;) {
+        if (conn.phase === 'request' && this.#readRequest(conn)) continue;
+        if (conn.phase === 'mark' && this.#readMark(conn)) continue;
+        return;
+      }
+    });
   }
 
-  /** `struct coredump_req`: the first 16 bytes say how many follow. */
-  #readRequest(conn: Connection): number {
+  /** `struct coredump_req`: the first 16 bytes say how many follow. False when none came. */
+  #readRequest(conn: Connection): boolean {
     const want = conn.req === null ? COREDUMP_REQ_SIZE_VER0 : conn.req.size;
     const n = recv(conn.fd, conn.reqBuf.subarray(conn.reqGot), want - conn.reqGot, MSG_DONTWAIT);
-    if (n < 0) return -1;
+    if (n < 0) return false;
     if (n === 0) throw new Error('the kernel closed the connection before its request');
     conn.reqGot += n;
     if (conn.req === null && conn.reqGot >= COREDUMP_REQ_SIZE_VER0) {
@@ -328,7 +356,7 @@ export class CoredumpServer {
       }
     }
     if (conn.req !== null && conn.reqGot >= conn.req.size) this.#decide(conn);
-    return n;
+    return true;
   }
 
   /** Captures /proc while the kernel waits, applies the policy, and answers. */
@@ -350,6 +378,8 @@ export class CoredumpServer {
       return;
     }
     if (accepted) this.#openStore(conn);
+    // `@`: the core follows at once.
+    if (conn.phase === 'head') this.#stream(conn);
   }
 
   #openStore(conn: Connection): void {
@@ -364,18 +394,18 @@ export class CoredumpServer {
     );
   }
 
-  /** `enum coredump_mark` as a u32: 0 when the kernel took the ack. */
-  #readMark(conn: Connection): number {
+  /** `enum coredump_mark` as a u32: 0 when the kernel took the ack. False when none came. */
+  #readMark(conn: Connection): boolean {
     const n = recv(
       conn.fd,
       conn.markBuf.subarray(conn.markGot),
       COREDUMP_MARK_SIZE - conn.markGot,
       MSG_DONTWAIT,
     );
-    if (n < 0) return -1;
+    if (n < 0) return false;
     if (n === 0) throw new Error('the kernel closed the connection before its mark');
     conn.markGot += n;
-    if (conn.markGot < COREDUMP_MARK_SIZE) return n;
+    if (conn.markGot < COREDUMP_MARK_SIZE) return true;
     const mark = conn.markBuf.readUInt32LE(0);
     if (mark !== COREDUMP_MARK_REQACK) {
       conn.verdict = 'FAILED';
@@ -383,137 +413,139 @@ export class CoredumpServer {
     }
     if (conn.verdict !== 'ACCEPTED') {
       this.#finish(conn);
-      return n;
+      return true;
     }
-    conn.phase = 'head';
-    return n;
-  }
-
-  /** The head of the core, read while the kernel's writes arrive, for the analyser's plan. */
-  #readHead(conn: Connection): number {
-    const max = Math.min(this.#chunk.length, conn.headWanted - conn.pos);
-    const n = recv(conn.fd, this.#chunk, max, MSG_DONTWAIT);
-    if (n < 0) return -1;
-    if (n === 0) {
-      this.#finish(conn);
-      return 0;
-    }
-    if (this.#consume(conn, this.#chunk.subarray(0, n))) return n;
-    if (conn.pos >= conn.headWanted) this.#plan(conn);
-    return n;
-  }
-
-  /** Streams the rest of the core on a worker thread, when a stream slot is free. */
-  #stream(conn: Connection): void {
+    // The core follows the mark: from here on the reader thread owns the socket's reads.
     this.#unwatch(conn);
-    if (this.#streaming >= STREAMS_AT_ONCE) {
+    conn.phase = 'head';
+    this.#stream(conn);
+    return true;
+  }
+
+  /** Hands the core to a free reader thread, or queues it until one is free. */
+  #stream(conn: Connection): void {
+    const alive = this.#readers.filter((r) => r.dead === null);
+    if (alive.length === 0) {
+      const why = this.#readers[0]?.dead?.message ?? 'none was started';
+      this.#fail(conn, `no thread to read the core: ${why}`);
+      return;
+    }
+    const reader = alive.find((r) => !r.busy);
+    if (reader === undefined) {
       this.#waiting.push(conn);
       return;
     }
-    this.#streaming++;
-    conn.buffers = [Buffer.allocUnsafe(RECV_CHUNK_BYTES), Buffer.allocUnsafe(RECV_CHUNK_BYTES)];
-    this.#recvNext(conn);
-  }
-
-  #recvNext(conn: Connection): void {
-    // A stored core's chunks go to the compressor as they are: each read gets a fresh buffer,
-    // which the store's queue cap bounds, instead of a copy of a reused one.
-    let buf = conn.buffers[conn.next] as Buffer;
-    if (conn.writer !== null) buf = Buffer.allocUnsafeSlow(RECV_CHUNK_BYTES);
-    else conn.next ^= 1;
-    recvAsync(conn.fd, buf, RECV_CHUNK_BYTES, MSG_WAITALL, (err, n) => {
-      try {
-        this.#onChunk(conn, buf, err, n);
-      } catch (failure) {
-        this.#endStream(conn);
-        this.#fail(conn, failure instanceof Error ? failure.message : String(failure));
-      }
+    conn.reader = reader;
+    conn.readEnded = new Promise((resolve) => {
+      const sink: CoreSink = {
+        onChunk: (slot, chunk) => this.#guard(conn, () => this.#onChunk(conn, slot, chunk)),
+        onEnd: (err) => {
+          conn.ended = true;
+          resolve();
+          this.#streamWaiting();
+          if (err !== null) this.#fail(conn, `reading the core: ${err.message}`);
+          else this.#guard(conn, () => this.#advance(conn));
+        },
+      };
+      reader.read(conn.fd, sink);
     });
   }
 
-  /** One chunk arrived: ask for the next before working on this one, so both cores work. */
-  #onChunk(conn: Connection, buf: Buffer, err: Error | null, n: number): void {
-    if (err !== null || n === 0 || conn.phase === 'done') {
-      this.#endStream(conn);
-      if (err !== null) this.#fail(conn, `reading the core: ${err.message}`);
-      else this.#finish(conn);
-      return;
+  /** Starts the waiting cores, oldest first, while readers are free (or fails them if none lives). */
+  #streamWaiting(): void {
+    const startable = (): boolean =>
+      this.#readers.some((r) => r.dead === null && !r.busy) ||
+      this.#readers.every((r) => r.dead !== null);
+    while (this.#waiting.length > 0 && startable()) {
+      const next = this.#waiting.shift() as Connection;
+      // A crash that failed while it waited (the agent stopping) has no descriptor any more.
+      if (next.phase !== 'done') this.#stream(next);
     }
-    const cap = this.#o.policy.options.maxCoreBytes;
-    if (conn.pos + n > cap) {
-      conn.truncated = true;
-      this.#consume(conn, buf.subarray(0, cap - conn.pos));
-      this.#endStream(conn);
-      this.#finish(conn);
-      return;
-    }
-    const writer = conn.writer;
-    const backedUp = writer !== null && writer.full;
-    if (!backedUp) this.#recvNext(conn);
-    this.#consume(conn, buf.subarray(0, n));
-    if (backedUp && writer !== null) {
-      void writer.drained().then(() => {
-        if (conn.phase === 'done') this.#endStream(conn);
-        else this.#recvNext(conn);
-      });
-    }
-  }
-
-  #endStream(conn: Connection): void {
-    if (conn.buffers.length === 0) return;
-    conn.buffers = [];
-    this.#streaming--;
-    // A crash that failed while it waited (the agent stopping) has no descriptor any more.
-    let waiting = this.#waiting.shift();
-    while (waiting !== undefined && waiting.phase === 'done') waiting = this.#waiting.shift();
-    if (waiting !== undefined) this.#stream(waiting);
   }
 
   /**
-   * Takes `chunk` (stream bytes from `conn.pos`) into the head, the ranges and the store.
-   * Returns true when the store's queue is full and the head phase paused for it.
+   * The reader filled a slot. The stream's bytes go to the store at once, in their order; the
+   * analysis side takes them when its phase allows (not while the plan is being made).
    */
-  #consume(conn: Connection, chunk: Buffer): boolean {
+  #onChunk(conn: Connection, slot: number, chunk: Buffer): void {
+    const reader = conn.reader as CoreReader;
+    const room = this.#o.policy.options.maxCoreBytes - conn.received;
+    if (chunk.length > room) {
+      // Past the size cap: the reader stops, and the kernel's next write ends the dump.
+      conn.truncated = true;
+      reader.stop();
+    }
+    const taken = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (conn.phase === 'done' || taken.length === 0) {
+      reader.release(slot);
+      return;
+    }
+    conn.received += taken.length;
+    // Pending first: whatever fails below, #finish gives the slot back.
+    conn.pending.push({ slot, bytes: taken });
+    if (conn.writer !== null) {
+      reader.retain(slot);
+      conn.writer.write(taken, reader.releaser(slot));
+    }
+    this.#advance(conn);
+  }
+
+  /**
+   * Passes the pending chunks through the head, the ranges or past them, as far as the phase
+   * allows; finishes the crash once the stream ended and nothing is left.
+   */
+  #advance(conn: Connection): void {
+    while (conn.phase !== 'planning' && conn.phase !== 'done') {
+      const chunk = conn.pending[0];
+      if (chunk === undefined) break;
+      conn.pendingAt += this.#take(conn, chunk.bytes.subarray(conn.pendingAt));
+      if (conn.pendingAt === chunk.bytes.length) {
+        conn.pending.shift();
+        conn.pendingAt = 0;
+        conn.reader?.release(chunk.slot);
+      }
+      if (conn.phase === 'head' && conn.pos >= conn.headWanted) this.#plan(conn);
+    }
+    if (conn.ended && conn.pending.length === 0 && conn.phase !== 'planning') this.#finish(conn);
+  }
+
+  /** Takes stream bytes at `conn.pos`; returns how many (the head takes what it still wants). */
+  #take(conn: Connection, bytes: Buffer): number {
     if (conn.phase === 'head') {
-      if (conn.head.length < conn.pos + chunk.length) {
+      const n = Math.min(bytes.length, conn.headWanted - conn.pos);
+      if (conn.head.length < conn.pos + n) {
         const bigger = Buffer.allocUnsafe(conn.headWanted);
         conn.head.copy(bigger, 0, 0, conn.pos);
         conn.head = bigger;
       }
-      chunk.copy(conn.head, conn.pos);
-    } else if (conn.ranges !== null) {
-      conn.ranges.fill(conn.pos, chunk);
+      bytes.copy(conn.head, conn.pos, 0, n);
+      conn.pos += n;
+      return n;
     }
-    conn.pos += chunk.length;
-    const writer = conn.writer;
-    if (writer === null) return false;
-    // The head phase reads into one reused buffer: the compressor gets a copy.
-    const owned = conn.phase === 'head' ? Buffer.from(chunk) : chunk;
-    if (writer.write(owned) || conn.phase !== 'head') return false;
-    this.#pause(conn);
-    void writer.drained().then(() => this.#resume(conn));
-    return true;
+    if (conn.phase === 'body') conn.ranges?.fill(conn.pos, bytes);
+    conn.pos += bytes.length;
+    return bytes.length;
   }
 
-  /** Asks the analyser which ranges it needs; the stream waits for the answer. */
+  /** Asks the analyser which ranges it needs; the analysis side waits for the answer. */
   #plan(conn: Connection): void {
     const analyser = this.#o.analyser;
     if (analyser === null) {
       conn.phase = 'draining';
-      this.#stream(conn);
       return;
     }
     conn.phase = 'planning';
-    this.#pause(conn);
     const head = conn.head.subarray(0, conn.pos);
+    let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      setTimeout(
+      timer = setTimeout(
         () => reject(new Error(`no plan within ${PLAN_TIMEOUT_MS} ms`)),
         PLAN_TIMEOUT_MS,
-      ).unref();
+      );
     });
     const planned = Promise.race([analyser.plan(new Uint8Array(head)), timeout]).then(
       (plan) => {
+        if (conn.phase === 'done') return;
         if ('needHead' in plan && plan.needHead > conn.pos) {
           conn.headWanted = Math.min(plan.needHead, HEAD_MAX_BYTES);
           if (plan.needHead > HEAD_MAX_BYTES) {
@@ -530,20 +562,17 @@ export class CoredumpServer {
         conn.phase = 'body';
       },
       (err: unknown) => {
+        if (conn.phase === 'done') return;
         conn.analysisNote = `planning failed: ${err instanceof Error ? err.message : String(err)}`;
         conn.phase = 'draining';
       },
     );
     this.#track(
       planned.then(() => {
-        if (conn.phase === 'head') this.#resume(conn);
-        else if (conn.phase !== 'done') this.#stream(conn);
+        clearTimeout(timer);
+        this.#guard(conn, () => this.#advance(conn));
       }),
     );
-  }
-
-  #endOfCore(conn: Connection): void {
-    this.#finish(conn);
   }
 
   /**
@@ -556,7 +585,13 @@ export class CoredumpServer {
     const head = conn.phase === 'head' || conn.phase === 'planning';
     conn.phase = 'done';
     conn.endedUs = clockUs();
-    if (conn.ranges !== null && conn.ranges.plannedEnd > conn.pos) conn.truncated = true;
+    if (conn.reader !== null) {
+      // A read still under way ends (a failure, the agent stopping); its chunks are dropped.
+      if (!conn.ended) conn.reader.stop();
+      for (const chunk of conn.pending) conn.reader.release(chunk.slot);
+      conn.pending = [];
+    }
+    if (conn.ranges !== null && conn.ranges.plannedEnd > conn.received) conn.truncated = true;
     let mask: number | null = conn.capture?.info?.coredump_mask ?? null;
     try {
       const info = decodePidfdInfo(pidfdGetInfoRaw(conn.pidfd, PIDFD_INFO_COREDUMP, this.#info));
@@ -564,22 +599,18 @@ export class CoredumpServer {
     } catch (err) {
       if (!(err instanceof SyscallError)) throw err;
     }
-    this.#unwatch(conn);
+    try {
+      this.#unwatch(conn);
+    } catch (err) {
+      // The descriptor left the epoll set with an error of its own; it is closed below.
+      if (!(err instanceof SyscallError)) throw err;
+    }
     this.#track(this.#report(conn, mask, head).finally(() => this.#release(conn)));
   }
 
-  #unwatch(conn: Connection): void {
-    if (conn.paused) return;
-    conn.paused = true;
-    try {
-      epollCtl(this.#epfd, EPOLL_CTL_DEL, conn.fd, 0, conn.id, this.#scratch);
-    } catch (err) {
-      // ENOENT: it was never watched (refused at accept).
-      if (!(err instanceof SyscallError)) throw err;
-    }
-  }
-
-  #release(conn: Connection): void {
+  /** Closes the connection once no reader thread reads it any more. */
+  async #release(conn: Connection): Promise<void> {
+    if (conn.readEnded !== null) await conn.readEnded;
     close(conn.fd);
     if (conn.pidfd >= 0) close(conn.pidfd);
     this.#conns.delete(conn.id);
@@ -604,7 +635,7 @@ export class CoredumpServer {
       verdict: conn.verdict,
       reason: conn.reason,
       coredumpMask,
-      coreSize: conn.pos,
+      coreSize: conn.received,
       truncated: conn.truncated,
       stored,
       analysis,
@@ -624,8 +655,8 @@ export class CoredumpServer {
         conn.ranges = new CoreRanges('ranges' in plan ? plan.ranges : []);
         conn.ranges.fill(0, head);
       }
-      const ranges = conn.ranges?.result(conn.pos) ?? [];
-      const analysis = await analyser.analyse(head, ranges, conn.pos, conn.truncated);
+      const ranges = conn.ranges?.result(conn.received) ?? [];
+      const analysis = await analyser.analyse(head, ranges, conn.received, conn.truncated);
       if (conn.analysisNote !== null && analysis.analysis_error === null) {
         return { ...analysis, analysis_error: conn.analysisNote };
       }
@@ -647,7 +678,7 @@ export class CoredumpServer {
     if (conn.phase === 'done') return;
     conn.verdict = 'FAILED';
     conn.reason = reason;
-    conn.truncated = conn.pos > 0;
+    conn.truncated = conn.received > 0;
     this.#finish(conn);
   }
 

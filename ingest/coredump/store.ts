@@ -33,12 +33,6 @@ export interface StoredCore {
 }
 
 /**
- * Uncompressed bytes queued in front of the compressor. When it is full the server stops
- * reading the socket until it drains, so a slow disk slows the crash down instead of growing
- * the agent's memory.
- */
-export const STORE_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
-/**
  * gzip level 1 with the run-length strategy: a core is mostly runs of zero pages, which RLE
  * catches at about twice the speed of level 1's default strategy (measured on a heap core:
  * ~760 against ~400 MiB/s on one thread), and speed is what holds a crashing process.
@@ -80,14 +74,12 @@ export class CoreWriter {
     this.#final = final;
     this.#owner = owner;
     this.sensitive = sensitive;
-    // zlib streams take the stream options too; the queue cap is the writable high-water mark.
-    const options: ZlibOptions & { writableHighWaterMark: number } = {
+    const options: ZlibOptions = {
       level: GZIP_LEVEL,
       strategy: zlibConstants.Z_RLE,
       // One output buffer per megabyte instead of zlib's 16 KiB: half the round trips to the
       // thread pool, twice the throughput on a 1 GiB core.
       chunkSize: GZIP_OUTPUT_CHUNK_BYTES,
-      writableHighWaterMark: STORE_QUEUE_MAX_BYTES,
     };
     this.#gzip = createGzip(options);
     this.#gzip.on('data', (chunk: Buffer) => {
@@ -105,18 +97,14 @@ export class CoreWriter {
     return this.#compressed;
   }
 
-  /** True when the compressor's queue is at its cap: wait for `drained` before writing more. */
-  get full(): boolean {
-    return this.#gzip.writableNeedDrain;
-  }
-
-  /** Queues a chunk (the writer keeps it); false when the queue is full: wait for `drained`. */
-  write(chunk: Buffer): boolean {
-    return this.#gzip.write(chunk);
-  }
-
-  drained(): Promise<void> {
-    return new Promise((resolve) => this.#gzip.once('drain', resolve));
+  /**
+   * Queues a chunk for the compressor, which reads it in place: `chunk` must stay as it is
+   * until `done` runs, once the compressor has taken it in (or dropped it, after a failure or
+   * `abort`). The caller bounds the queue: the coredump server by its reader's slots,
+   * so a slow disk holds the crash back instead of growing the agent's memory.
+   */
+  write(chunk: Buffer, done?: () => void): void {
+    this.#gzip.write(chunk, done);
   }
 
   /** Flushes, fsyncs and names the file; returns where it went, or null when it was removed. */

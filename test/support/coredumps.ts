@@ -136,3 +136,42 @@ export function buildHeapGib(dir: string): string {
   execFileSync('gcc', ['-O1', '-o', binary, source]);
   return binary;
 }
+
+/** ELF64 program header type of a loadable segment (include/uapi/linux/elf.h). */
+const PT_LOAD = 1;
+const PAGE_BYTES = 4096;
+/**
+ * glibc serves a large malloc from its own mmap and hands out the address 16 bytes past the
+ * start of the mapping (two size words of chunk header on x86-64): heap-gib's word for each
+ * page lies there.
+ */
+const MALLOC_MMAP_HEADER_BYTES = 16;
+
+/**
+ * How many of heap-gib's pages a core holds whole and in their place: the process wrote the
+ * offset of each page into it, so a chunk of the stream that was lost, repeated or written
+ * over shows as a page out of sequence. Returns the length of the run from the first page.
+ */
+export function heapGibPagesInOrder(core: Buffer, mib: number): number {
+  const pages = (mib * 1024 * 1024) / PAGE_BYTES;
+  const phoff = Number(core.readBigUInt64LE(0x20));
+  const phentsize = core.readUInt16LE(0x36);
+  const phnum = core.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (core.readUInt32LE(ph) !== PT_LOAD) continue;
+    const offset = Number(core.readBigUInt64LE(ph + 8));
+    const filesz = Number(core.readBigUInt64LE(ph + 32));
+    if (filesz < pages * PAGE_BYTES) continue;
+    const word = (page: number): bigint =>
+      core.readBigUInt64LE(offset + page * PAGE_BYTES + MALLOC_MMAP_HEADER_BYTES);
+    const segmentPages = filesz / PAGE_BYTES;
+    let first = 0;
+    while (first + 1 < segmentPages && !(word(first) === 0n && word(first + 1) === 4096n)) first++;
+    let run = 0;
+    while (run < pages && first + run < segmentPages && word(first + run) === BigInt(run * 4096))
+      run++;
+    return run;
+  }
+  return 0;
+}
