@@ -23,6 +23,8 @@ command -v make >/dev/null || need_apt+=(make)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 [ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+# The core store tests read stored cores back with the zstd command (libzstd1 comes with it).
+command -v zstd >/dev/null || need_apt+=(zstd)
 # The Kubernetes manifest test parses the YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
 if [ ${#need_apt[@]} -gt 0 ]; then

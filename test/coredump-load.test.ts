@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -21,6 +20,7 @@ import {
   peakRss,
   withCrashAgent,
 } from './support/coredumps.js';
+import { unzstd } from './support/zstd.js';
 
 const AT_ONCE = 10;
 const HEAP_MIB = 1024;
@@ -58,7 +58,7 @@ describe('coredump server under load', () => {
     const buildId = readelfBuildId(crasher('null-deref'));
     for (const c of result) {
       const e = coredumpOf(events, c.pid);
-      const core = gunzipSync(readFileSync(e.stored?.path ?? ''));
+      const core = unzstd(e.stored?.path ?? '');
       expect(core.length).toBe(e.core_size);
       const { analysis } = analyseCoreBytes(core);
       expect(analysis.analysis_error).toBeNull();
@@ -96,7 +96,7 @@ describe('coredump server under load', () => {
     expect(statSync(path).size).toBe(stored?.stored_size);
     const bytes = readFileSync(path);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(stored?.sha256);
-    const core = gunzipSync(bytes);
+    const core = unzstd(path);
     expect(core.length).toBe(e.core_size);
     expect(heapGibPagesInOrder(core, HEAP_MIB)).toBe((HEAP_MIB * 1024 * 1024) / 4096);
   }, 600_000);

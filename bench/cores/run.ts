@@ -202,7 +202,7 @@ async function main(): Promise<void> {
     row('C, read and discard', samples.cDiscard, null),
     row('pidstream, analysed', samples.ours, samples.cDiscard),
     row('C, write + fsync', samples.cDisk, null),
-    row('pidstream, analysed + stored (gzip)', samples.oursStored, samples.cDisk),
+    row('pidstream, analysed + stored (zstd)', samples.oursStored, samples.cDisk),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');

@@ -161,7 +161,7 @@ function addCoredumpFlags(command: Command): Command {
     .option('--no-coredumps', 'leave core_pattern alone: no crash capture')
     .option('--coredump-socket <path>', 'socket core_pattern points at', c.socketPath)
     .option('--core-pattern-state <path>', 'where the replaced core_pattern is kept', c.statePath)
-    .option('--core-store <dir>', 'keep cores here, gzip-compressed (default: analyse only)')
+    .option('--core-store <dir>', 'keep cores here, zstd-compressed (default: analyse only)')
     .option(
       '--core-max-size <size>',
       'refuse or cut cores above this',
