@@ -2,15 +2,21 @@
  * `npm run bench:cores`: how fast the coredump server takes a 1 GiB core, against a minimal C
  * server measured in the same run (bench/cores/baseline.c, built here with gcc), so the ratio
  * holds on a busy machine. Two modes: analysed only (C reads and discards) and analysed and
- * stored (C writes to disk and fsyncs). Rounds alternate C and pidstream; medians are shown.
+ * stored (C writes to disk and fsyncs). Each round runs C and then pidstream, back to back, in
+ * both modes; the table shows medians over the rounds. "of C" is the median of the rounds' own
+ * ratios, with their range: the machine's speed drifts between rounds (other work, the page
+ * cache, the file system's state), and a ratio of two medians taken from different rounds
+ * swings with it.
  *
  * "stream" is the time from accept() to the end of the core: what the dumping kernel waits
  * for. "held" is what the crashing process saw: from its last output before the crash to its
  * exit as its parent observed it. "CPU" is what the server process spent on the crash, all
- * threads (for pidstream: the main thread, the koffi and libuv threads and the analyser's
- * worker), which a busy machine distorts less than wall-clock rates.
+ * threads (for pidstream: the main thread, the reader thread, the koffi and libuv threads and
+ * the analyser's worker), which a busy machine distorts less than wall-clock rates. pidstream's
+ * two servers (analysed, and analysed + stored) start once before the rounds, as the agent's
+ * server starts once, so their threads' start-up is not counted against a crash.
  *
- * Environment: PIDSTREAM_BENCH_CORE_MIB (default 1024), PIDSTREAM_BENCH_ROUNDS (default 3).
+ * Environment: PIDSTREAM_BENCH_CORE_MIB (default 1024), PIDSTREAM_BENCH_ROUNDS (default 7).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +35,7 @@ import { withCorePattern, writeCorePattern } from '../../test/support/core-patte
 import type { WorkerContext } from '../../workers/protocol.js';
 
 const CORE_MIB = Number(process.env.PIDSTREAM_BENCH_CORE_MIB ?? 1024);
-const ROUNDS = Number(process.env.PIDSTREAM_BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.PIDSTREAM_BENCH_ROUNDS ?? 7);
 const MIB = 1024 * 1024;
 
 interface Sample {
@@ -97,43 +103,59 @@ async function cServer(
   };
 }
 
-async function ourServer(
-  pool: TaskRunner,
-  crasher: string,
-  dir: string,
-  store: boolean,
-): Promise<Sample> {
-  const socket = join(dir, 'p.sock');
-  let report: CrashReport | null = null;
-  const server = new CoredumpServer({
-    socketPath: socket,
-    protocol: 'ack',
-    policy: new CorePolicy({ ...DEFAULT_CORE_POLICY, ratePerExe: 0, maxCoreBytes: 4 * 1024 ** 3 }),
-    store: store
-      ? new CoreStore({ dir: join(dir, 'store'), maxBytes: 8 * 1024 ** 3, keepFreeBytes: 0 })
-      : null,
-    analyser: poolAnalyser(pool),
-    onCrash: (r) => (report = r),
-    onError: (err) => {
-      throw err;
-    },
-  });
-  server.start();
-  writeCorePattern(`@@${socket}`);
-  const cpuBefore = process.cpuUsage();
-  const heldSeconds = await crash(crasher);
-  await server.stop();
-  const cpu = process.cpuUsage(cpuBefore);
-  rmSync(join(dir, 'store'), { recursive: true, force: true });
-  const r = report as CrashReport | null;
-  if (r === null) throw new Error('the server reported no crash');
-  return {
-    bytes: r.coreSize,
-    streamSeconds: r.blockedUs / 1e6,
-    heldSeconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    analysed: r.analysis.signal !== null,
-  };
+/** One of the agent's servers, started once for all rounds as the agent starts it once. */
+class OurServer {
+  readonly socket: string;
+  readonly #server: CoredumpServer;
+  readonly #storeDir: string | null;
+  #report: CrashReport | null = null;
+
+  constructor(pool: TaskRunner, dir: string, name: string, store: boolean) {
+    this.socket = join(dir, `${name}.sock`);
+    this.#storeDir = store ? join(dir, `${name}-store`) : null;
+    this.#server = new CoredumpServer({
+      socketPath: this.socket,
+      protocol: 'ack',
+      policy: new CorePolicy({
+        ...DEFAULT_CORE_POLICY,
+        ratePerExe: 0,
+        maxCoreBytes: 4 * 1024 ** 3,
+      }),
+      store:
+        this.#storeDir === null
+          ? null
+          : new CoreStore({ dir: this.#storeDir, maxBytes: 8 * 1024 ** 3, keepFreeBytes: 0 }),
+      analyser: poolAnalyser(pool),
+      onCrash: (r) => (this.#report = r),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    this.#server.start();
+  }
+
+  async sample(crasher: string): Promise<Sample> {
+    this.#report = null;
+    writeCorePattern(`@@${this.socket}`);
+    const cpuBefore = process.cpuUsage();
+    // COREDUMP_WAIT holds the process until its report is out, so the report is here at exit.
+    const heldSeconds = await crash(crasher);
+    const cpu = process.cpuUsage(cpuBefore);
+    const r = this.#report as CrashReport | null;
+    if (r === null) throw new Error('the server reported no crash');
+    if (r.stored !== null) rmSync(r.stored.path);
+    return {
+      bytes: r.coreSize,
+      streamSeconds: r.blockedUs / 1e6,
+      heldSeconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      analysed: r.analysis.signal !== null,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#server.stop();
+  }
 }
 
 function median(values: number[]): number {
@@ -145,13 +167,18 @@ function mibPerSecond(s: Sample): number {
   return s.bytes / MIB / s.streamSeconds;
 }
 
+function percent(ratio: number): string {
+  return `${(ratio * 100).toFixed(0)}%`;
+}
+
 function row(name: string, samples: Sample[], base: Sample[] | null): string[] {
-  const rate = median(samples.map(mibPerSecond));
-  const baseRate = base === null ? null : median(base.map(mibPerSecond));
+  const ratios =
+    base === null ? [] : samples.map((s, i) => mibPerSecond(s) / mibPerSecond(base[i]!));
   return [
     name,
-    rate.toFixed(0),
-    baseRate === null ? '' : `${((rate / baseRate) * 100).toFixed(0)}%`,
+    median(samples.map(mibPerSecond)).toFixed(0),
+    base === null ? '' : percent(median(ratios)),
+    base === null ? '' : `${percent(Math.min(...ratios))}-${percent(Math.max(...ratios))}`,
     (median(samples.map((s) => s.streamSeconds)) * 1000).toFixed(0),
     (median(samples.map((s) => s.heldSeconds)) * 1000).toFixed(0),
     (median(samples.map((s) => s.cpuSeconds)) * 1000).toFixed(0),
@@ -180,13 +207,15 @@ async function main(): Promise<void> {
     cDisk: [] as Sample[],
     oursStored: [] as Sample[],
   };
+  const analysed = new OurServer(pool, dir, 'analysed', false);
+  const stored = new OurServer(pool, dir, 'stored', true);
   try {
     await withCorePattern(async () => {
       for (let round = 0; round < ROUNDS; round++) {
         samples.cDiscard.push(await cServer(baseline, crasher, dir, false));
-        samples.ours.push(await ourServer(pool, crasher, dir, false));
+        samples.ours.push(await analysed.sample(crasher));
         samples.cDisk.push(await cServer(baseline, crasher, dir, true));
-        samples.oursStored.push(await ourServer(pool, crasher, dir, true));
+        samples.oursStored.push(await stored.sample(crasher));
         const rates = Object.values(samples).map((list) => mibPerSecond(list[round]!).toFixed(0));
         process.stderr.write(
           `round ${round + 1}/${ROUNDS}: MiB/s in table order ${rates.join(' ')}\n`,
@@ -194,11 +223,13 @@ async function main(): Promise<void> {
       }
     });
   } finally {
+    await analysed.stop();
+    await stored.stop();
     await pool.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
   const table = [
-    ['server', 'MiB/s', 'of C', 'stream ms', 'held ms', 'CPU ms', 'analysed'],
+    ['server', 'MiB/s', 'of C', 'range', 'stream ms', 'held ms', 'CPU ms', 'analysed'],
     row('C, read and discard', samples.cDiscard, null),
     row('pidstream, analysed', samples.ours, samples.cDiscard),
     row('C, write + fsync', samples.cDisk, null),
