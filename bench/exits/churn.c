@@ -1,9 +1,17 @@
 /* Process churn for the exits benchmark. Forks P workers; each forks its share of N children
  * one after another (child i exits with i % 256) and reaps it, at full speed or paced to a
- * total RATE exits per second. Each worker prints "W pid" and then, at the end, one line
- * "pid status reap_us" per child, reap_us being CLOCK_REALTIME microseconds after waitpid. */
+ * total RATE exits per second. The parent prints "W pid" per worker; each worker prints, at
+ * the end, one line "pid status reap_us" per child, reap_us being CLOCK_REALTIME microseconds
+ * after waitpid.
+ *
+ * The workers share one pipe and finish at about the same time. A write to a pipe is atomic
+ * only up to PIPE_BUF bytes, so each worker writes whole lines in chunks of at most PIPE_BUF:
+ * one large write per worker let the two interleave inside a line, and a garbled line lost a
+ * child from the count of both watchers. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +42,20 @@ static void worker(int count, double rate, int first) {
     pids[i] = pid;
     statuses[i] = status;
   }
-  for (int i = 0; i < count; i++) printf("%d %d %lld\n", pids[i], statuses[i], reaped[i]);
-  fflush(stdout);
+  char chunk[PIPE_BUF];
+  size_t used = 0;
+  for (int i = 0; i <= count; i++) {
+    char line[64];
+    int len = i < count ? snprintf(line, sizeof line, "%d %d %lld\n", pids[i], statuses[i],
+                                   reaped[i])
+                        : 0;
+    if (i == count || used + (size_t)len > sizeof chunk) {
+      if (write(STDOUT_FILENO, chunk, used) != (ssize_t)used) { perror("write"); exit(1); }
+      used = 0;
+    }
+    memcpy(chunk + used, line, (size_t)len);
+    used += (size_t)len;
+  }
 }
 
 int main(int argc, char **argv) {
