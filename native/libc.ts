@@ -71,12 +71,17 @@ const c = {
   accept4: lib.func('int accept4(int fd, void *addr, void *addrlen, int flags)'),
   send: lib.func('long send(int fd, const void *buf, unsigned long len, int flags)'),
   recv: lib.func('long recv(int fd, void *buf, unsigned long len, int flags)'),
+  recvmmsg: lib.func(
+    'int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)',
+  ),
   shutdown: lib.func('int shutdown(int fd, int how)'),
   getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
   setsockopt: lib.func(
     'int setsockopt(int fd, int level, int name, const void *val, unsigned int len)',
   ),
   getpid: lib.func('int getpid()'),
+  gettid: lib.func('int gettid()'),
+  prctlName: lib.func('prctl', 'int', ['int', 'const char *', 'unsigned long', 'unsigned long']),
 };
 
 export const O_RDONLY = 0;
@@ -128,8 +133,8 @@ export function readlinkat(dirfd: number, path: string, buf: Buffer): number {
 export const STAT_SIZE = 144;
 
 export function fstatIno(fd: number, statbuf: Buffer): number {
-  check(c.fstat(fd, statbuf), () => `fstat(${fd})`);
-  return Number(statbuf.readBigUInt64LE(8));
+  if (c.fstat(fd, statbuf) < 0) fail(`fstat(${fd})`);
+  return statbuf.readUInt32LE(12) * 4294967296 + statbuf.readUInt32LE(8);
 }
 
 export function ioctl(fd: number, request: number, arg: Buffer, name: string): number {
@@ -280,6 +285,40 @@ export function recv(fd: number, buf: Buffer, len = buf.length, flags = 0): numb
   return check(ret, () => `recv(${fd})`);
 }
 
+/**
+ * `struct mmsghdr` on x86-64: a 56-byte `struct msghdr` (msg_name, msg_namelen, msg_iov,
+ * msg_iovlen, msg_control, msg_controllen, msg_flags) followed by the u32 `msg_len` the kernel
+ * fills, padded to 64. `struct iovec` is a pointer and a length.
+ */
+export const MMSGHDR_SIZE = 64;
+export const MMSGHDR_OFF_IOV = 16;
+export const MMSGHDR_OFF_IOVLEN = 24;
+export const MMSGHDR_OFF_FLAGS = 48;
+export const MMSGHDR_OFF_LEN = 56;
+export const IOVEC_SIZE = 16;
+/** msg_flags: the datagram was longer than its buffer. */
+export const MSG_TRUNC = 0x20;
+
+/**
+ * Receives up to `vlen` datagrams in one call into the buffers `msgvec` describes (see
+ * MMSGHDR_SIZE); returns how many, or -1 when nothing is pending (EAGAIN). An error met after
+ * the first datagram is kept by the kernel for the next call.
+ */
+export function recvmmsg(fd: number, msgvec: Buffer, vlen: number, flags: number): number {
+  const ret = c.recvmmsg(fd, msgvec, vlen, flags, null);
+  if (ret < 0 && koffi.errno() === ERRNO.EAGAIN) return -1;
+  return check(ret, () => `recvmmsg(${fd})`);
+}
+
+/**
+ * The address of a buffer's memory, for pointers the kernel follows from inside a struct
+ * (iovecs). The memory of an ArrayBuffer never moves, so the address holds for the buffer's
+ * life; the caller keeps the buffer referenced for as long as the kernel may use it.
+ */
+export function addressOf(buf: Buffer): bigint {
+  return koffi.address(buf);
+}
+
 export function shutdown(fd: number, how: number): void {
   check(c.shutdown(fd, how), () => `shutdown(${fd}, ${how})`);
 }
@@ -321,4 +360,23 @@ export function setsockoptInt(
 
 export function getpid(): number {
   return c.getpid();
+}
+
+export function gettid(): number {
+  return c.gettid();
+}
+
+/** PR_SET_NAME, include/uapi/linux/prctl.h: the calling thread's name, at most 15 bytes. */
+const PR_SET_NAME = 15;
+const THREAD_NAME_MAX_BYTES = 15;
+
+/**
+ * Names the calling thread, as `top -H`, `ps -L` and /proc/PID/task/TID/comm show it. Node
+ * leaves every thread named after the process.
+ */
+export function setThreadName(name: string): void {
+  if (Buffer.byteLength(name) > THREAD_NAME_MAX_BYTES) {
+    throw new RangeError(`thread name '${name}': at most ${THREAD_NAME_MAX_BYTES} bytes`);
+  }
+  check(c.prctlName(PR_SET_NAME, name, 0, 0), () => `prctl(PR_SET_NAME, ${name})`);
 }

@@ -3,7 +3,8 @@
  * they return `-errno` instead of throwing: a process that exits before the agent reaches it
  * makes pidfd_open fail with ESRCH and /proc reads fail with ENOENT thousands of times a
  * second under churn, and building an Error with its stack for each cost more than the call
- * (bench:exits). Callers that want an exception use native/libc.ts.
+ * (bench:exits). The calls every exit makes (the exit ioctl, close) are here too, so the
+ * per-exit path builds nothing per call. Callers that want an exception use native/libc.ts.
  */
 import koffi from 'koffi';
 
@@ -54,6 +55,14 @@ export function readFileQuiet(path: string, buf: Buffer): number {
 /** The target of a symbolic link into `buf`: its length, or -errno. */
 export function readlinkQuiet(path: string, buf: Buffer): number {
   return result(c.readlink(path, buf, buf.length));
+}
+
+/**
+ * close(2) of a descriptor the caller owns, for the per-exit path: 0 or -errno. Linux always
+ * releases the descriptor, even when it reports an error.
+ */
+export function closeQuiet(fd: number): number {
+  return result(c.close(fd));
 }
 
 /** `ioctl(fd, request, buf)`: 0 or more on success, or -errno (ESRCH for a reaped process). */
