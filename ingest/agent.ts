@@ -18,16 +18,9 @@ import { hostName, readBootId } from '../common/host.js';
 import { type Logger, logger } from '../common/log.js';
 import { distFile } from '../common/paths.js';
 import { bodyType, type EventName } from '../schemas/index.js';
-import { DEFAULT_SPOOL_MAX_BYTES, KafkaSink } from '../streams/kafka-sink.js';
 import { AvroFileSink } from '../streams/avro-file-sink.js';
 import type { EventSink } from '../streams/types.js';
-import {
-  type EncodedBodies,
-  type EncodeExitsTask,
-  type RawExit,
-  SOURCE_NAMES,
-  type WorkerContext,
-} from '../workers/protocol.js';
+import type { EncodedBodies, EncodeExitsTask, WorkerContext } from '../workers/protocol.js';
 import { Clocks } from './clock.js';
 import { poolAnalyser, type TaskRunner } from './coredump/analyser.js';
 import { Coredumps } from './coredump/coredumps.js';
@@ -39,7 +32,8 @@ import { Redactor } from './redaction.js';
 import { Sequencer, type StampedEvent } from './sequencer.js';
 import { type AgentStats, emptyStats, type LossKind } from './stats.js';
 import { StatusLine } from './status-line.js';
-import { ExitWatcher } from './watcher.js';
+import { WatcherClient } from './watcher-client.js';
+import type { CounterName } from './watcher-protocol.js';
 
 export const AGENT_VERSION = process.env.npm_package_version ?? '0.1.0';
 
@@ -76,7 +70,7 @@ export class Agent {
   #sink: EventSink | null = null;
   #pool: Piscina<EncodeExitsTask, EncodedBodies> | null = null;
   #batches: ExitBatches | null = null;
-  #watcher: ExitWatcher | null = null;
+  #watcher: WatcherClient | null = null;
   #coredumps: Coredumps | null = null;
   #status: StatusLine | null = null;
   #pending: StampedEvent[] = [];
@@ -99,26 +93,45 @@ export class Agent {
   }
 
   get stats(): AgentStats {
-    this.#stats.watched = this.#watcher?.table.watched ?? 0;
+    const watcher = this.#watcher;
+    if (watcher !== null) {
+      this.#stats.watched = watcher.counter('watched');
+      this.#stats.exitsBySource.PIDFD = watcher.counter('exitsPidfd');
+      this.#stats.exitsBySource.PROC_CONNECTOR = watcher.counter('exitsProcConnector');
+      this.#stats.exitsBySource.ZOMBIE_TIMEOUT = watcher.counter('exitsZombieTimeout');
+    }
     this.#stats.workerQueueDepth = this.#batches?.inFlight ?? 0;
     this.#stats.sinkQueueDepth = this.#pending.length;
     return this.#stats;
+  }
+
+  /** The exit watcher's own counters (wakes, notices, lost races, …); null before start. */
+  watcherCounters(): Record<CounterName, number> | null {
+    return this.#watcher?.counters() ?? null;
   }
 
   /** Opens the sink, writes START, starts the workers and the watcher. */
   async start(): Promise<void> {
     this.#sink = this.options.sink ?? (await this.#kafkaSink()) ?? (await this.#fileSink());
     const redactor = new Redactor(this.options.redactionRules);
-    const watcher = new ExitWatcher(
+    const watcher = await WatcherClient.spawn(
       {
-        exit: (record) => this.#exit(record),
+        redactionRules: this.options.redactionRules,
+        zombieTimeoutMs: this.options.zombieTimeoutMs,
+        batchSize: this.options.batchSize,
+        batchLingerMs: this.options.batchLingerMs,
+        log: logger('watcher'),
+      },
+      {
+        batch: (batch, count) => this.#batches?.add(batch, count),
         overflow: (found) =>
           this.loss('NETLINK_OVERFLOW', 0, 'proc connector overflowed (ENOBUFS); /proc rescanned', {
             rescan_found: String(found),
           }),
         degraded: (feature, since, detail) => this.degraded(feature, since, detail),
+        failed: (reason) =>
+          this.loss('OTHER', 0, `the exit watcher stopped; exits are no longer seen: ${reason}`),
       },
-      { redactor, zombieTimeoutMs: this.options.zombieTimeoutMs, log: logger('watcher') },
     );
     this.#watcher = watcher;
     this.agentEvent({
@@ -152,16 +165,12 @@ export class Agent {
       maxThreads: this.options.workers,
       workerData: this.#workerContext(),
     });
-    this.#batches = new ExitBatches(
-      this.#pool,
-      {
-        body: (bytes) => this.emit('ProcessExit', bytes),
-        dropped: (count, reason) =>
-          this.loss('RECORD_DROPPED', count, `${count} exit records dropped: ${reason}`),
-      },
-      { batchSize: this.options.batchSize, lingerMs: this.options.batchLingerMs },
-    );
-    watcher.start();
+    this.#batches = new ExitBatches(this.#pool, {
+      body: (bytes) => this.emit('ProcessExit', bytes),
+      dropped: (count, reason) =>
+        this.loss('RECORD_DROPPED', count, `${count} exit records dropped: ${reason}`),
+    });
+    await watcher.start();
     // The pool runs the core analyser's tasks ('plan-core', 'analyse-core') beside the exits.
     this.#coredumps = new Coredumps(
       this.options.coredumps,
@@ -176,14 +185,20 @@ export class Agent {
       this.#status.start();
     }
     this.#log.info(
-      { instanceId: this.instanceId, watched: watcher.table.watched, features: watcher.features },
+      {
+        instanceId: this.instanceId,
+        watched: watcher.counter('watched'),
+        features: watcher.features,
+      },
       'agent started',
     );
   }
 
+  /** kafkajs and the registry client are loaded only when Kafka is configured: tens of MB. */
   async #kafkaSink(): Promise<EventSink | null> {
     const kafka = this.options.kafka;
     if (kafka === undefined) return null;
+    const { DEFAULT_SPOOL_MAX_BYTES, KafkaSink } = await import('../streams/kafka-sink.js');
     return KafkaSink.open({
       ...kafka,
       onSpoolOverflow: (dropped, total) =>
@@ -210,12 +225,6 @@ export class Agent {
       cgroupRoot: cgroupMounts().v2,
       passwdPath: '/etc/passwd',
     };
-  }
-
-  #exit(record: RawExit): void {
-    const source = SOURCE_NAMES[record.source];
-    if (source !== undefined) this.#stats.exitsBySource[source]++;
-    this.#batches?.add(record);
   }
 
   /** Stamps one encoded body (the record without its `agent` field) and queues it for the sink. */

@@ -1,18 +1,12 @@
 /**
- * Raw exit records to the workers and Avro bodies back, in order. Records collect in one
- * batch until it holds `batchSize` of them or `lingerMs` has passed since its first; the
- * batch's buffer is transferred (not copied) to a Piscina worker. Batches may come back out of
- * order: each has a number, and bodies are handed on strictly in batch order so the sequence
- * numbers follow the order in which exits were seen.
+ * Batches of raw exit records (from the watcher thread) to the workers, and Avro bodies back,
+ * in order. Each batch's buffer is transferred (not copied) to a Piscina worker. Batches may
+ * come back out of order: each has a number, and bodies are handed on strictly in batch order
+ * so the sequence numbers follow the order in which exits were seen.
  */
 import type { Piscina } from 'piscina';
 
-import {
-  type EncodedBodies,
-  type EncodeExitsTask,
-  type RawExit,
-  RawExitWriter,
-} from '../workers/protocol.js';
+import type { EncodedBodies, EncodeExitsTask } from '../workers/protocol.js';
 import { agentMetrics } from './metrics.js';
 import { MAX_BATCHES_IN_FLIGHT } from './options.js';
 
@@ -28,25 +22,14 @@ type Done = { ok: true; result: EncodedBodies } | { ok: false; count: number; re
 export class ExitBatches {
   readonly #pool: Piscina<EncodeExitsTask, EncodedBodies>;
   readonly #out: BatchOutput;
-  readonly #batchSize: number;
-  readonly #lingerMs: number;
-  readonly #writer = new RawExitWriter();
   readonly #done = new Map<number, Done>();
   #nextBatch = 0;
   #nextToHandOn = 0;
-  #linger: NodeJS.Timeout | null = null;
   #idle: (() => void)[] = [];
-  readonly #flushNow = (): void => this.flush();
 
-  constructor(
-    pool: Piscina<EncodeExitsTask, EncodedBodies>,
-    out: BatchOutput,
-    opts: { batchSize: number; lingerMs: number },
-  ) {
+  constructor(pool: Piscina<EncodeExitsTask, EncodedBodies>, out: BatchOutput) {
     this.#pool = pool;
     this.#out = out;
-    this.#batchSize = opts.batchSize;
-    this.#lingerMs = opts.lingerMs;
   }
 
   /** Batches sent to the workers and not yet handed on. */
@@ -54,21 +37,8 @@ export class ExitBatches {
     return this.#nextBatch - this.#nextToHandOn;
   }
 
-  add(record: RawExit): void {
-    this.#writer.write(record);
-    if (this.#writer.count >= this.#batchSize) this.flush();
-    else this.#linger ??= setTimeout(this.#flushNow, this.#lingerMs);
-  }
-
-  /** Sends the current batch now, whatever its size. */
-  flush(): void {
-    if (this.#linger !== null) {
-      clearTimeout(this.#linger);
-      this.#linger = null;
-    }
-    const count = this.#writer.count;
-    if (count === 0) return;
-    const batch = this.#writer.finish();
+  /** Sends `count` raw records in `batch` (transferred) to a worker. */
+  add(batch: ArrayBuffer, count: number): void {
     const n = this.#nextBatch++;
     if (this.inFlight > MAX_BATCHES_IN_FLIGHT) {
       this.#settle(n, { ok: false, count, reason: 'worker queue full' });
@@ -91,7 +61,6 @@ export class ExitBatches {
 
   /** Resolves once every batch sent so far has been handed on. */
   idle(): Promise<void> {
-    this.flush();
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }

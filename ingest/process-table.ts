@@ -34,6 +34,8 @@ export class ProcEntry {
   zombieArmed = false;
   /** seq of a Coredump event written for this process, or -1. */
   coredumpSeq = -1;
+  /** Its exit record was written (set when that happens before the exit notice arrives). */
+  written = false;
 
   constructor(pid: number, discovery: number, startMonoNs: number, startWallUs: number) {
     this.pid = pid;

@@ -1,7 +1,9 @@
 /**
  * The exit watcher: discovery through the proc connector and /proc scans, a pidfd for every
- * process, and one epoll set over the connector socket and all pidfds, waited on through
- * koffi's asynchronous calls so the Node event loop never blocks.
+ * process, and one epoll set over the connector socket and all pidfds. It runs on a thread of
+ * its own (ingest/watcher-thread.ts) and blocks in `epoll_wait` there, so it wakes exactly
+ * when the kernel has something, like a C watcher would, and never waits behind the stamping,
+ * hashing and writing on the main thread.
  *
  * Every exit the kernel reports becomes exactly one raw exit record:
  *  - PIDFD: the pidfd hung up (reaped, Linux 6.9) and PIDFD_INFO_EXIT (Linux 6.15) gives the
@@ -11,12 +13,13 @@
  *  - ZOMBIE_TIMEOUT: the process exited but its parent did not reap it within the bound; the
  *    pidfd is closed at once so the later reap cannot produce a second record.
  *
- * Each wake drains the connector before it looks at pidfds: the kernel sends a process's exit
- * notice before the process can be reaped, so by the time a hang-up is handled its notice has
- * been read, and a pid that leaves the index on its exit notice is never reported twice.
+ * Each wake drains the connector before it looks at pidfds, so a hang-up usually finds its
+ * process's exit notice read. Not always: the kernel makes a task reapable before it sends
+ * that notice, so a reap on another CPU can come first. A process reaped before its notice
+ * waits for it in #reapedBeforeNotice, and the notice, when it comes, is matched there instead
+ * of being reported again as the exit of an unknown process.
  */
 import { isErrno, SyscallError } from '../common/errors.js';
-import type { Logger } from '../common/log.js';
 import {
   close,
   EPOLL_CTL_ADD,
@@ -25,13 +28,11 @@ import {
   epollCreate,
   epollCtl,
   epollWait,
-  epollWaitAsync,
   EPOLLHUP,
   errnoName,
   EPOLLIN,
-  eventfd,
+  read,
   STAT_SIZE,
-  write,
 } from '../native/libc.js';
 import {
   PROC_EVENT_EXEC,
@@ -59,7 +60,7 @@ import {
   pidfsInode,
 } from '../native/pidfd.js';
 import { ProcReader } from '../native/procfs.js';
-import { ioctlQuiet, pidfdOpenQuiet } from '../native/quiet.js';
+import { closeQuiet, ioctlQuiet, pidfdOpenQuiet } from '../native/quiet.js';
 import {
   DISCOVERY_EXEC,
   DISCOVERY_EXIT_ONLY,
@@ -89,19 +90,12 @@ import { scanProc } from './scan.js';
 /** epoll events taken per wake. */
 const EPOLL_MAX_EVENTS = 1024;
 /**
- * Empty non-blocking polls, one per turn of the event loop, before the loop blocks again. Under
- * churn the next fork usually arrives within them, and a fork handled at once still finds its
- * child alive: polling on a 1 ms timer instead saved CPU but let most short-lived children be
- * reaped before their pidfd was opened (bench:exits).
- */
-const SPIN_POLLS = 64;
-/**
  * Without the proc connector (not root), new processes are found only by rescanning /proc:
  * those that live at least this long are watched, shorter ones are not seen at all.
  */
 const RESCAN_WITHOUT_CONNECTOR_NS = 1e9;
-/** Upper bound of one epoll_wait, so the zombie sweep runs even on an idle host. */
-const EPOLL_TIMEOUT_MS = 250;
+/** How often exited, unreaped processes are checked against the zombie bound. */
+export const SWEEP_INTERVAL_MS = 250;
 /**
  * Connector notices read per wake before the pidfds get their turn. Hang-ups are
  * level-triggered, so a wake that stops early handles them at the next one.
@@ -116,6 +110,14 @@ const MAX_NOTICES_PER_WAKE = 16_384;
 const PID_REUSE_SAFE_NS = 100e6;
 /** /proc starttime has 10 ms grain, and the boottime offset another 10 ms. */
 const START_TOLERANCE_NS = 30e6;
+/**
+ * How long a process reaped before its exit notice arrived waits for that notice. The exiting
+ * task sends it microseconds after it became reapable; only a task preempted for this long
+ * between the two, or a lost notice, leaves the wait to this bound.
+ */
+const EXIT_NOTICE_WAIT_NS = 10e9;
+/** Cap on processes waiting for their exit notice after their reap; past it the oldest go. */
+const MAX_REAPED_BEFORE_NOTICE = 65_536;
 const SIGNAL_MASK = 0x7f;
 const SIGKILL = 9;
 const EXIT_INFO_REQUEST = PIDFD_INFO_EXIT | PIDFD_INFO_COREDUMP | PIDFD_INFO_CGROUPID;
@@ -132,11 +134,26 @@ export interface WatcherFeatures {
 }
 
 export interface WatcherHooks {
+  /**
+   * One exit. The record object is the watcher's own and is reused for the next exit: it is
+   * valid only during the call (the per-exit path allocates no record).
+   */
   exit(record: RawExit): void;
+  /**
+   * Called before each exit is handed to `exit`: the owner delivers what must reach the
+   * watcher before that exit (coredump links, see `linkCoredump`).
+   */
+  beforeExit(): void;
   /** The connector overflowed: notices were lost; the watcher rescans /proc. */
   overflow(rescanFound: number): void;
   /** A capability turned out to be missing at run time. */
   degraded(feature: string, since: string, detail: string): void;
+}
+
+/** What the watcher logs; its owner decides where the lines go. */
+export interface WatcherLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
 }
 
 export interface WatcherCounters {
@@ -148,6 +165,8 @@ export interface WatcherCounters {
   overflows: number;
   /** pidfd_open refused for lack of descriptors (RLIMIT_NOFILE). */
   fdLimit: number;
+  /** Reaps seen before the process's exit notice (see #reapedBeforeNotice). */
+  reapedBeforeNotice: number;
 }
 
 export class ExitWatcher {
@@ -161,9 +180,10 @@ export class ExitWatcher {
     zombies: 0,
     overflows: 0,
     fdLimit: 0,
+    reapedBeforeNotice: 0,
   };
   readonly #hooks: WatcherHooks;
-  readonly #log: Logger;
+  readonly #log: WatcherLog;
   readonly #redactor: Redactor;
   readonly #zombieTimeoutNs: number;
   readonly #clocks = new Clocks();
@@ -176,23 +196,50 @@ export class ExitWatcher {
   readonly #ctl = Buffer.alloc(EPOLL_EVENT_SIZE);
   readonly #info = Buffer.alloc(PIDFD_INFO_SIZE);
   readonly #stat = Buffer.alloc(STAT_SIZE);
+  readonly #wakeCount = Buffer.alloc(8);
+  readonly #record: RawExit = {
+    source: 0,
+    discovery: 0,
+    flags: 0,
+    pid: 0,
+    ppid: 0,
+    waitStatus: 0,
+    coredumpMask: 0,
+    creds: NO_CREDS,
+    pidfsIno: 0,
+    cgroupId: 0,
+    startTimeUs: 0,
+    exitTimeUs: 0,
+    coredumpSeq: 0,
+    comm: '',
+    exe: '',
+    argv: NO_ARGV,
+  };
   readonly #onNotice = (n: ProcNotice): void => this.#notice(n);
-  #running = false;
-  #stopped: (() => void) | null = null;
+  /**
+   * Processes reaped before their exit notice was read, by pid, in reap order. The kernel
+   * makes a task reapable (exit_notify) before it sends its exit notice (proc_exit_connector,
+   * both in kernel/exit.c do_exit), so a parent on another CPU can reap it, and its pidfd hang
+   * up, in between. The notice that follows belongs to this entry, not to an unknown process.
+   */
+  readonly #reapedBeforeNotice = new Map<number, ProcEntry>();
   #lastSweepNs = 0;
-  #emptyPolls = 0;
   #lastScanNs = 0;
 
+  /**
+   * Subscribes to the connector and probes the kernel. `wakeFd` is an eventfd owned by the
+   * caller: writing to it ends the current wait early.
+   */
   constructor(
     hooks: WatcherHooks,
-    opts: { redactor: Redactor; zombieTimeoutMs: number; log: Logger },
+    opts: { redactor: Redactor; zombieTimeoutMs: number; wakeFd: number; log: WatcherLog },
   ) {
     this.#hooks = hooks;
     this.#log = opts.log;
     this.#redactor = opts.redactor;
     this.#zombieTimeoutNs = opts.zombieTimeoutMs * 1e6;
     this.#epfd = epollCreate();
-    this.#wakeFd = eventfd();
+    this.#wakeFd = opts.wakeFd;
     epollCtl(this.#epfd, EPOLL_CTL_ADD, this.#wakeFd, EPOLLIN, this.#wakeFd, this.#ctl);
     this.#connector = this.#openConnector();
     this.features = {
@@ -225,36 +272,33 @@ export class ExitWatcher {
     }
   }
 
-  /** Scans /proc (after subscribing, so nothing falls between the two) and starts the loop. */
-  start(): void {
+  /** Scans /proc (after subscribing, so nothing falls between the two); returns how many. */
+  start(): number {
     const found = this.#scan();
     this.#log.info({ found, watched: this.table.watched }, 'initial /proc scan done');
-    this.#running = true;
     this.#lastSweepNs = monoNowNs();
-    this.#wait();
+    return found;
   }
 
-  /** Ends the loop; resolves once the in-flight epoll_wait has returned. Closes every fd. */
-  stop(): Promise<void> {
-    if (!this.#running) return Promise.resolve();
-    this.#running = false;
-    const done = new Promise<void>((resolve) => {
-      this.#stopped = resolve;
-    });
-    const one = Buffer.alloc(8);
-    one.writeBigUInt64LE(1n, 0);
-    write(this.#wakeFd, one);
-    return done.then(() => this.#closeAll());
+  /**
+   * At stop, after the last wake: processes reaped whose exit notice has not arrived stop
+   * waiting for it, and a record that waited for it is written with what is known.
+   */
+  finish(): void {
+    this.#expireReaped(Infinity);
   }
 
-  #closeAll(): void {
+  /** Closes every fd the watcher opened (the wake fd stays its owner's). */
+  close(): void {
     for (const entry of this.table.watchedEntries()) close(entry.pidfd);
     this.#connector?.close();
-    close(this.#wakeFd);
     close(this.#epfd);
   }
 
-  /** Records that a Coredump event with `seq` was written for the process, for its exit. */
+  /**
+   * Records that a Coredump event with `seq` was written for the process, for its exit.
+   * Returns false when no such process is known (its exit was already handled).
+   */
   linkCoredump(pid: number, pidfsIno: number, seq: number): boolean {
     const matches = (e: ProcEntry | undefined): boolean =>
       e !== undefined && e.pid === pid && (pidfsIno === 0 || e.pidfsIno === pidfsIno);
@@ -265,77 +309,42 @@ export class ExitWatcher {
     return true;
   }
 
-  /**
-   * Blocks in epoll_wait on a koffi thread while the host is quiet. After a wake that found
-   * work, the loop polls without blocking instead (epoll_wait with timeout 0, one synchronous
-   * call of about 0.6 µs) once per turn of the event loop, and blocks again after SPIN_POLLS
-   * empty polls. A koffi asynchronous call costs about 17 µs of CPU; one per wake cost more
-   * than the wake's work under churn (bench:exits).
-   */
-  #wait(): void {
-    epollWaitAsync(this.#epfd, this.#events, EPOLL_TIMEOUT_MS, (err, count) => {
-      if (err !== null) {
-        this.#log.error({ err }, 'epoll_wait failed; the watcher stops');
-        this.#running = false;
-        this.#stopped?.();
-        return;
-      }
-      this.#turn(count);
-    });
-  }
-
-  readonly #poll = (): void => {
-    this.#turn(this.#running ? epollWait(this.#epfd, this.#events, 0) : 0);
-  };
-
-  #turn(count: number): void {
-    if (!this.#running) {
-      this.#finalPass();
-      this.#stopped?.();
-      return;
-    }
-    let work = 0;
-    try {
-      work = this.#wake(count);
-    } catch (e) {
-      this.#log.error({ err: e }, 'exit watcher wake failed');
-    }
-    if (work > 0) {
-      this.#emptyPolls = 0;
-      setImmediate(this.#poll);
-    } else if (++this.#emptyPolls <= SPIN_POLLS) {
-      setImmediate(this.#poll);
-    } else {
-      this.#emptyPolls = 0;
-      this.#wait();
-    }
+  /** Milliseconds until the watcher has timed work of its own (the zombie sweep). */
+  msUntilDue(): number {
+    const sinceSweepMs = (monoNowNs() - this.#lastSweepNs) / 1e6;
+    return Math.max(0, Math.ceil(SWEEP_INTERVAL_MS - sinceSweepMs));
   }
 
   /**
-   * At stop: everything the kernel reported before the stop was asked for is still handled,
-   * so an exit reaped just before SIGTERM is not missing from the files.
+   * Blocks in epoll_wait for at most `timeoutMs` (0: a poll); returns how many fds are ready,
+   * for `handle`. A failure here means the watcher cannot go on.
    */
-  #finalPass(): void {
-    try {
-      this.#wake(epollWait(this.#epfd, this.#events, 0));
-    } catch (err) {
-      this.#log.error({ err }, 'final pass over pending exits failed');
-    }
+  wait(timeoutMs: number): number {
+    return epollWait(this.#epfd, this.#events, timeoutMs);
   }
 
-  /** Handles one wake; returns how many notices and pidfd events it handled. */
-  #wake(count: number): number {
+  /**
+   * Handles what the last `wait` reported; returns how many notices and pidfd events it
+   * handled. A failure here concerns one wake: the next one starts afresh.
+   */
+  handle(count: number): number {
     const noticesBefore = this.counters.notices;
     // The connector socket is in the epoll set: with no fd ready there is nothing to read, and
-    // an empty poll costs one system call instead of two.
+    // an empty wake costs no further system call.
     const drained = count > 0 ? this.#drainConnector() : true;
     const ev = this.#events;
+    const connectorFd = this.#connector?.fd ?? -1;
     let work = 0;
     for (let i = 0; i < count; i++) {
       const at = i * EPOLL_EVENT_SIZE;
       const flags = ev.readUInt32LE(at);
       const fd = ev.readUInt32LE(at + 4);
-      if (fd === this.#wakeFd || fd === this.#connector?.fd) continue;
+      if (fd === connectorFd) continue;
+      if (fd === this.#wakeFd) {
+        // Reading resets the eventfd; the owner then looks at what it was woken for.
+        read(this.#wakeFd, this.#wakeCount);
+        continue;
+      }
       if (!drained) continue;
       const entry = this.table.byFd(fd);
       if (entry === undefined) continue;
@@ -344,9 +353,10 @@ export class ExitWatcher {
       work++;
     }
     const now = monoNowNs();
-    if (now - this.#lastSweepNs >= EPOLL_TIMEOUT_MS * 1e6) {
+    if (now - this.#lastSweepNs >= SWEEP_INTERVAL_MS * 1e6) {
       this.#lastSweepNs = now;
       this.#sweepZombies(now);
+      this.#expireReaped(now);
     }
     if (this.#connector === null && now - this.#lastScanNs >= RESCAN_WITHOUT_CONNECTOR_NS) {
       this.#lastScanNs = now;
@@ -362,6 +372,7 @@ export class ExitWatcher {
     if (result === 'overflow') {
       this.counters.overflows++;
       this.#dropLostRaces();
+      this.#expireReaped(Infinity);
       const found = this.#scan();
       this.#hooks.overflow(found);
       return this.#connector.drain(this.#onNotice, MAX_NOTICES_PER_WAKE) === 'drained';
@@ -518,6 +529,14 @@ export class ExitWatcher {
   }
 
   #exitNotice(n: ProcNotice): void {
+    const reaped = this.#reapedBeforeNotice.get(n.tgid);
+    if (reaped !== undefined && reaped.startMonoNs <= n.timestampNs + START_TOLERANCE_NS) {
+      this.#reapedBeforeNotice.delete(n.tgid);
+      reaped.exitStatus = n.exitCode;
+      reaped.exitMonoNs = n.timestampNs;
+      this.#writeDeferred(reaped);
+      return;
+    }
     let entry = this.table.byPid(n.tgid);
     // A notice older than the entry belongs to an earlier process with the same pid.
     if (entry !== undefined && entry.startMonoNs > n.timestampNs + START_TOLERANCE_NS) {
@@ -544,13 +563,14 @@ export class ExitWatcher {
   /** EPOLLHUP: reaped. PIDFD_INFO_EXIT holds the wait status even when another reaped it. */
   #reaped(entry: ProcEntry): void {
     const info = this.#info;
-    let mask = 0;
-    try {
-      pidfdGetInfoRaw(entry.pidfd, EXIT_INFO_REQUEST, info);
-      mask = info.readUInt32LE(INFO_OFF_MASK);
-    } catch (err) {
-      if (!isErrno(err, 'ESRCH') && !isErrno(err, 'ENOTTY') && !isErrno(err, 'EINVAL')) throw err;
+    info.fill(0);
+    info.writeUInt32LE(EXIT_INFO_REQUEST, INFO_OFF_MASK);
+    const ret = ioctlQuiet(entry.pidfd, PIDFD_GET_INFO, info);
+    // ESRCH, ENOTTY, EINVAL: no exit information from this kernel for this pidfd.
+    if (ret < 0 && ret !== -ESRCH && ret !== -ENOTTY && ret !== -EINVAL) {
+      throw new SyscallError(`ioctl(${entry.pidfd}, PIDFD_GET_INFO)`, -ret, errnoName(-ret));
     }
+    const mask = ret < 0 ? 0 : info.readUInt32LE(INFO_OFF_MASK);
     const hasExit = (mask & PIDFD_INFO_EXIT) !== 0;
     if (this.features.pidfdInfoExit === null) {
       this.features.pidfdInfoExit = hasExit;
@@ -562,17 +582,62 @@ export class ExitWatcher {
         );
       }
     }
+    const noticeRead = entry.exitStatus !== null;
     if (hasExit) {
       const coredumpMask =
         (mask & PIDFD_INFO_COREDUMP) !== 0 ? info.readUInt32LE(INFO_OFF_COREDUMP_MASK) : null;
       const cgroupId =
-        (mask & PIDFD_INFO_CGROUPID) !== 0 ? Number(info.readBigUInt64LE(INFO_OFF_CGROUPID)) : 0;
+        (mask & PIDFD_INFO_CGROUPID) !== 0
+          ? info.readUInt32LE(INFO_OFF_CGROUPID + 4) * 4294967296 +
+            info.readUInt32LE(INFO_OFF_CGROUPID)
+          : 0;
       const status = info.readInt32LE(INFO_OFF_EXIT_CODE);
       this.#emit(entry, SOURCE_PIDFD, status, coredumpMask, cgroupId, 0);
-    } else {
+      entry.written = true;
+    } else if (noticeRead) {
       this.#emit(entry, SOURCE_PROC_CONNECTOR, entry.exitStatus, null, 0, 0);
+      entry.written = true;
     }
-    this.#forget(entry);
+    if (noticeRead) {
+      this.#forget(entry);
+      return;
+    }
+    // Reaped before its exit notice: the notice is still to come. Without PIDFD_INFO_EXIT the
+    // record waits for it (it holds the status); either way the notice must not count again.
+    this.counters.reapedBeforeNotice++;
+    this.#closePidfd(entry);
+    entry.exitMonoNs = monoNowNs();
+    if (this.#reapedBeforeNotice.size >= MAX_REAPED_BEFORE_NOTICE) {
+      const [oldestPid, oldest] = this.#reapedBeforeNotice.entries().next().value as [
+        number,
+        ProcEntry,
+      ];
+      this.#reapedBeforeNotice.delete(oldestPid);
+      this.#writeDeferred(oldest);
+    }
+    this.#reapedBeforeNotice.set(entry.pid, entry);
+  }
+
+  /** The exit notice of a process reaped before it arrived: its record, if not yet written. */
+  #writeDeferred(entry: ProcEntry): void {
+    if (!entry.written) {
+      this.#emit(entry, SOURCE_PROC_CONNECTOR, entry.exitStatus, null, 0, 0);
+      entry.written = true;
+    }
+    this.#releaseMemcg(entry);
+  }
+
+  /**
+   * Processes reaped longer than EXIT_NOTICE_WAIT_NS ago (all of them for `now` = Infinity,
+   * after an overflow lost their notices) stop waiting; one whose record waited for the notice
+   * is written with what is known.
+   */
+  #expireReaped(now: number): void {
+    for (const [pid, entry] of this.#reapedBeforeNotice) {
+      if (now - entry.exitMonoNs < EXIT_NOTICE_WAIT_NS) break;
+      this.#reapedBeforeNotice.delete(pid);
+      this.#writeDeferred(entry);
+    }
   }
 
   /** EPOLLIN on an armed entry: a zombie past the bound. */
@@ -598,9 +663,18 @@ export class ExitWatcher {
   }
 
   #forget(entry: ProcEntry): void {
+    this.#closePidfd(entry);
+    this.#releaseMemcg(entry);
+  }
+
+  /** Out of the table; closing the pidfd also takes it out of the epoll set. */
+  #closePidfd(entry: ProcEntry): void {
     this.table.remove(entry);
-    if (entry.pidfd !== NO_FD) close(entry.pidfd);
+    if (entry.pidfd !== NO_FD) closeQuiet(entry.pidfd);
     entry.pidfd = NO_FD;
+  }
+
+  #releaseMemcg(entry: ProcEntry): void {
     if (entry.memcg !== null) this.#oom.release(entry.memcg);
     entry.memcg = null;
   }
@@ -629,6 +703,7 @@ export class ExitWatcher {
     cgroupId: number,
     extraFlags: number,
   ): void {
+    this.#hooks.beforeExit();
     let flags = extraFlags;
     if (status !== null) flags |= FLAG_WAIT_STATUS;
     if (entry.creds !== null) flags |= FLAG_CREDS;
@@ -647,29 +722,29 @@ export class ExitWatcher {
     ) {
       flags |= FLAG_OOM_KILL;
     }
-    this.#hooks.exit({
-      source,
-      discovery: entry.discovery,
-      flags,
-      pid: entry.pid,
-      ppid: entry.ppid,
-      waitStatus: status ?? 0,
-      coredumpMask: coredumpMask ?? 0,
-      creds: entry.creds ?? NO_CREDS,
-      pidfsIno: entry.pidfsIno,
-      cgroupId,
-      startTimeUs: entry.startWallUs,
-      // The schema's `time`: when the exit was observed. For the connector that is its notice;
-      // for a reap or the end of a zombie wait, now.
-      exitTimeUs:
-        source === SOURCE_PROC_CONNECTOR && entry.exitMonoNs !== 0
-          ? this.#clocks.monoToWallUs(entry.exitMonoNs)
-          : this.#clocks.nowWallUs(),
-      coredumpSeq: entry.coredumpSeq >= 0 ? entry.coredumpSeq : 0,
-      comm: entry.comm,
-      exe: entry.exe,
-      argv: entry.argv,
-    });
+    const r = this.#record;
+    r.source = source;
+    r.discovery = entry.discovery;
+    r.flags = flags;
+    r.pid = entry.pid;
+    r.ppid = entry.ppid;
+    r.waitStatus = status ?? 0;
+    r.coredumpMask = coredumpMask ?? 0;
+    r.creds = entry.creds ?? NO_CREDS;
+    r.pidfsIno = entry.pidfsIno;
+    r.cgroupId = cgroupId;
+    r.startTimeUs = entry.startWallUs;
+    // The schema's `time`: when the exit was observed. For the connector that is its notice;
+    // for a reap or the end of a zombie wait, now.
+    r.exitTimeUs =
+      source === SOURCE_PROC_CONNECTOR && entry.exitMonoNs !== 0
+        ? this.#clocks.monoToWallUs(entry.exitMonoNs)
+        : this.#clocks.nowWallUs();
+    r.coredumpSeq = entry.coredumpSeq >= 0 ? entry.coredumpSeq : 0;
+    r.comm = entry.comm;
+    r.exe = entry.exe;
+    r.argv = entry.argv;
+    this.#hooks.exit(r);
   }
 }
 
@@ -677,6 +752,8 @@ export class ExitWatcher {
 const ESRCH = 3;
 const ENFILE = 23;
 const EMFILE = 24;
+const EINVAL = 22;
+const ENOTTY = 25;
 
 const NO_ARGV = new Uint8Array(0);
 

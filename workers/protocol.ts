@@ -8,6 +8,9 @@
 
 import type { CoreAnalysis, CorePlan } from './analyser/index.js';
 
+/** The worker threads' name in `top -H` and /proc/PID/task/TID/comm. */
+export const WORKER_THREAD_NAME = 'pidstream-work';
+
 export const RECORD_EXIT = 1;
 
 export const SOURCE_PIDFD = 0;

@@ -8,11 +8,19 @@
  */
 import Piscina from 'piscina';
 
+import { setThreadName } from '../native/libc.js';
 import { analyseCore, planCore, type CoreAnalysis, type CorePlan } from './analyser/index.js';
 import { ExitEncoder } from './encode-exits.js';
-import type { EncodedBodies, WorkerContext, WorkerTask } from './protocol.js';
+import {
+  type EncodedBodies,
+  WORKER_THREAD_NAME,
+  type WorkerContext,
+  type WorkerTask,
+} from './protocol.js';
 
 let exits: ExitEncoder | undefined;
+
+setThreadName(WORKER_THREAD_NAME);
 
 function context(): WorkerContext {
   const data = Piscina.workerData as WorkerContext | undefined;
