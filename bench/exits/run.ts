@@ -5,9 +5,10 @@
  * with the harness idle while it is measured); the watcher and the churn are C programs built
  * here with gcc. The memory phase runs `pidstream run` itself, so its RSS is the agent's alone.
  *
- * Phases: full-speed churn (completeness, duplicates, CPU per exit, peak RSS), churn paced at
- * 1,000 exits/s (latency from the reap to the event handed to the sink), and 10,000 sleeping
- * processes (RSS with that many watched).
+ * Phases: a warm-up churn that is not measured (V8 compiles the per-exit path during the first
+ * thousands of exits; an agent runs for days), full-speed churn (completeness, duplicates, CPU
+ * per exit, by thread, peak RSS), churn paced at 1,000 exits/s (latency from the reap to the
+ * event handed to the sink), and 10,000 sleeping processes (RSS with that many watched).
  *
  * `npm run bench:exits` sets UV_THREADPOOL_SIZE as the `pidstream` launcher does
  * (cli/pidstream.cts): the in-process agent must have the pool it has when deployed.
@@ -22,11 +23,14 @@ import { distFile, packageRoot } from '../../common/paths.js';
 import { Agent } from '../../ingest/agent.js';
 import { DEFAULT_AGENT_OPTIONS } from '../../ingest/options.js';
 import type { StampedEvent } from '../../ingest/sequencer.js';
+import { WATCHER_THREAD_NAME } from '../../ingest/watcher-protocol.js';
 import { eventType } from '../../schemas/index.js';
 import { AvroFileSink } from '../../streams/avro-file-sink.js';
 import type { EventSink } from '../../streams/types.js';
+import { WORKER_THREAD_NAME } from '../../workers/protocol.js';
 
 const FULL_CHURN = Number(process.env.BENCH_EXITS_N ?? 20_000);
+const WARMUP_CHURN = 5_000;
 const CHURN_WORKERS = 2;
 const PACED_RATE = 1000;
 const PACED_SECONDS = 10;
@@ -56,6 +60,8 @@ interface Exit {
   ppid: number;
   status: number;
   atUs: number;
+  /** The C watcher's: 0 from the pidfd, 1 from the connector (pidfd_open lost the race). */
+  source?: number;
 }
 
 interface Churn {
@@ -122,9 +128,16 @@ function runChurn(binary: string, n: number, rate: number): Promise<Churn> {
       if (code !== 0) return reject(new Error(`churn exited ${code}`));
       const churn: Churn = { workers: new Set(), reaped: new Map() };
       for (const line of Buffer.concat(chunks).toString().trim().split('\n')) {
-        const f = line.split(' ');
-        if (f[0] === 'W') churn.workers.add(Number(f[1]));
-        else churn.reaped.set(Number(f[0]), { status: Number(f[1]), atUs: Number(f[2]) });
+        const worker = /^W (\d+)$/.exec(line);
+        const child = /^(\d+) (-?\d+) (\d+)$/.exec(line);
+        if (worker !== null) churn.workers.add(Number(worker[1]));
+        else if (child !== null) {
+          churn.reaped.set(Number(child[1]), { status: Number(child[2]), atUs: Number(child[3]) });
+        } else
+          return reject(new Error(`churn printed a line that is not 'pid status us': ${line}`));
+      }
+      if (churn.reaped.size !== n) {
+        return reject(new Error(`churn reported ${churn.reaped.size} children, not ${n}`));
       }
       resolve(churn);
     });
@@ -149,8 +162,8 @@ async function startWatcher(binary: string): Promise<{ pid: number; stop(): Prom
         .split('\n')
         .filter((l) => l !== '')
         .map((line) => {
-          const [pid, ppid, status, , atUs] = line.split(' ').map(Number);
-          return { pid: pid!, ppid: ppid!, status: status!, atUs: atUs! };
+          const [pid, ppid, status, source, atUs] = line.split(' ').map(Number);
+          return { pid: pid!, ppid: ppid!, status: status!, atUs: atUs!, source: source! };
         });
     },
   };
@@ -161,6 +174,38 @@ function cpuUs(pid: number | 'self'): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICKS_US;
+}
+
+type ThreadGroup = 'main' | 'watcher' | 'workers' | 'V8 and libuv';
+
+/**
+ * utime + stime of each of this process's threads in µs, summed by what the thread does: the
+ * main thread, the exit watcher's, the Piscina workers' (each named by the agent), and the
+ * rest (V8's garbage collector and compiler, libuv's pool for file writes).
+ */
+function cpuByThread(): Record<ThreadGroup, number> {
+  const sum: Record<ThreadGroup, number> = { main: 0, watcher: 0, workers: 0, 'V8 and libuv': 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // The thread ended between the listing and the read.
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const us = (Number(fields[11]) + Number(fields[12])) * CLOCK_TICKS_US;
+    const group: ThreadGroup =
+      Number(tid) === process.pid
+        ? 'main'
+        : comm === WATCHER_THREAD_NAME
+          ? 'watcher'
+          : comm === WORKER_THREAD_NAME
+            ? 'workers'
+            : 'V8 and libuv';
+    sum[group] += us;
+  }
+  return sum;
 }
 
 function statusKb(pid: number | 'self', key: 'VmRSS' | 'VmHWM'): number {
@@ -276,8 +321,15 @@ async function main(): Promise<void> {
     return s.PIDFD + s.PROC_CONNECTOR + s.ZOMBIE_TIMEOUT;
   };
 
+  // Warm-up, not measured.
+  const warm0 = exitsSeen();
+  const warm = await runChurn(churnBin, WARMUP_CHURN, 0);
+  await settle(exitsSeen, warm0, warm.reaped.size);
+  sink.take();
+
   // Phase 1: full-speed churn.
   let watcher = await startWatcher(watcherBin);
+  const threads0 = cpuByThread();
   const agentCpu0 = cpuUs('self');
   const watcherCpu0 = cpuUs(watcher.pid);
   const sources0 = { ...agent.stats.exitsBySource };
@@ -287,6 +339,7 @@ async function main(): Promise<void> {
   const churnSeconds = (Date.now() - t0) / 1000;
   await settle(exitsSeen, exits0, full.reaped.size);
   const agentCpu = cpuUs('self') - agentCpu0;
+  const threads1 = cpuByThread();
   const watcherCpu = cpuUs(watcher.pid) - watcherCpu0;
   // Both watch the whole host: CPU is divided by every exit each saw in the window.
   const agentExits = exitsSeen() - exits0;
@@ -298,6 +351,7 @@ async function main(): Promise<void> {
   const sources = agent.stats.exitsBySource;
   const viaConnector = sources.PROC_CONNECTOR - sources0.PROC_CONNECTOR;
   const viaPidfd = sources.PIDFD - sources0.PIDFD;
+  const watcherViaConnector = watcherAll.filter((e) => e.source === 1).length;
 
   // Phase 2: paced churn, latency.
   watcher = await startWatcher(watcherBin);
@@ -377,11 +431,19 @@ async function main(): Promise<void> {
   );
   const line = (cells: string[]): string =>
     `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const share = (part: number, all: number): string => `${((part / all) * 100).toFixed(1)}%`;
+  const byThread = (Object.keys(threads1) as ThreadGroup[])
+    .map((g) => `${g} ${((threads1[g] - threads0[g]) / agentExits).toFixed(1)}`)
+    .join(', ');
   console.log(
     `\nchurn: ${full.reaped.size} processes in ${churnSeconds.toFixed(1)} s ` +
-      `(${(full.reaped.size / churnSeconds).toFixed(0)}/s, ${CHURN_WORKERS} workers); ` +
-      `agent exits in the window ${agentExits} (watcher ${watcherAll.length}): via pidfd ` +
-      `${viaPidfd}, via the connector (pidfd_open lost the race) ${viaConnector}\n`,
+      `(${(full.reaped.size / churnSeconds).toFixed(0)}/s, ${CHURN_WORKERS} workers), after a ` +
+      `warm-up of ${WARMUP_CHURN}; exits in the window: agent ${agentExits}, C watcher ` +
+      `${watcherAll.length}\n` +
+      `pidfd_open lost the race (exit from the connector): agent ${viaConnector} ` +
+      `(${share(viaConnector, viaConnector + viaPidfd)}), C watcher ${watcherViaConnector} ` +
+      `(${share(watcherViaConnector, watcherAll.length)})\n` +
+      `agent CPU by thread, µs per exit: ${byThread}\n`,
   );
   console.log(line(['metric', 'agent', 'C watcher', 'ratio', 'target']));
   console.log(line(widths.map((w) => '-'.repeat(w))));
