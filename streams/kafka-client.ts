@@ -6,15 +6,8 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 
 import { logger } from '../common/log.js';
-import type { EventName } from '../schemas/index.js';
 
-export type TopicMap = Record<EventName, string>;
-
-export const DEFAULT_TOPICS: Readonly<TopicMap> = {
-  ProcessExit: 'pidstream.exits',
-  Coredump: 'pidstream.coredumps',
-  AgentEvent: 'pidstream.agent',
-};
+export { DEFAULT_TOPICS, type TopicMap } from './kafka-defaults.js';
 
 export function kafkaClient(brokers: readonly string[], clientId: string): Kafka {
   const log = logger('kafkajs');

@@ -25,7 +25,7 @@ import { logger } from '../common/log.js';
 import { agentMetrics } from '../ingest/metrics.js';
 import type { StampedEvent } from '../ingest/sequencer.js';
 import { eventTimeUs } from './event-time.js';
-import { DEFAULT_TOPICS, type TopicMap } from './kafka-client.js';
+import { DEFAULT_SPOOL_MAX_BYTES, DEFAULT_TOPICS, type TopicMap } from './kafka-defaults.js';
 import {
   DEFAULT_KAFKA_TRANSPORT,
   type KafkaCompression,
@@ -71,7 +71,7 @@ export interface KafkaSinkOptions {
   onSpoolOverflow?: SpoolOverflowHandler;
 }
 
-export const DEFAULT_SPOOL_MAX_BYTES = 512 * 1024 * 1024;
+export { DEFAULT_SPOOL_MAX_BYTES };
 export const DEFAULT_LINGER_MS = 5;
 /** A clean stop waits this long for the spool to drain (systemd allows 90 s by default). */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;

@@ -23,8 +23,7 @@ import {
   type RedactionRule,
   replaceRule,
 } from '../../ingest/redaction.js';
-import { DEFAULT_TOPICS } from '../../streams/kafka-client.js';
-import { DEFAULT_SPOOL_MAX_BYTES } from '../../streams/kafka-sink.js';
+import { DEFAULT_SPOOL_MAX_BYTES, DEFAULT_TOPICS } from '../../streams/kafka-defaults.js';
 import {
   DEFAULT_KAFKA_TRANSPORT,
   KAFKA_TRANSPORTS,
