@@ -403,12 +403,16 @@ export class ExitWatcher {
   #fork(n: ProcNotice): void {
     this.counters.forks++;
     const pid = n.childTgid;
+    // The race with the child's reap is won or lost here: the pidfd is opened before anything
+    // else is done for the notice.
+    const fd = pidfdOpenQuiet(pid);
     const existing = this.table.byPid(pid);
     // The start-up scan may have found this process before its fork notice was read.
     if (
       existing !== undefined &&
       Math.abs(existing.startMonoNs - n.timestampNs) < START_TOLERANCE_NS
     ) {
+      if (fd >= 0) closeQuiet(fd);
       return;
     }
     const entry = new ProcEntry(
@@ -425,7 +429,7 @@ export class ExitWatcher {
       entry.ppid = n.parentTgid;
     }
     const verify = monoNowNs() - n.timestampNs > PID_REUSE_SAFE_NS;
-    this.#open(entry, verify);
+    this.#open(entry, verify, fd);
     if (parent === undefined) this.#capture(entry);
     this.table.add(entry);
   }
@@ -450,10 +454,10 @@ export class ExitWatcher {
    * Opens the pidfd while the process lives (PIDFD_INFO_EXIT is kept only for processes that
    * had one before their reap) and registers it for the hang-up only; EPOLLIN is requested
    * later, for zombies past the bound. `verify` checks /proc starttime against the entry's
-   * start, for notices old enough that the pid might have been reused.
+   * start, for notices old enough that the pid might have been reused. `fd` is what
+   * pidfd_open returned when the caller called it already.
    */
-  #open(entry: ProcEntry, verify: boolean): void {
-    const fd = pidfdOpenQuiet(entry.pid);
+  #open(entry: ProcEntry, verify: boolean, fd = pidfdOpenQuiet(entry.pid)): void {
     if (fd < 0) {
       if (fd === -EMFILE || fd === -ENFILE) {
         // Out of descriptors: the connector's exit notice still reports this process.
