@@ -1,5 +1,5 @@
 /**
- * Secrets in argv are redacted before a command line leaves the agent's main thread: the
+ * Secrets in argv are redacted before a command line leaves the exit watcher's thread: the
  * capture at exec or discovery applies the rules once, so the table, the raw records and the
  * workers only ever hold the redacted form.
  *
