@@ -267,7 +267,10 @@ async function rssWatched(
     agentKb: statusKb(child.pid!, 'VmRSS'),
     watcherKb: statusKb(watcherPid, 'VmRSS'),
   };
+  // The sleepers kill and reap their children before they exit.
+  const sleepersGone = new Promise((resolve) => sleepers.on('exit', resolve));
   sleepers.kill('SIGTERM');
+  await sleepersGone;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.on('exit', resolve));
   return result;
