@@ -169,22 +169,40 @@ async function startWatcher(binary: string): Promise<{ pid: number; stop(): Prom
   };
 }
 
+interface Cpu {
+  user: number;
+  system: number;
+}
+
+/** utime and stime from a /proc stat line, in µs. */
+function cpuOf(stat: string): Cpu {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    user: Number(fields[11]) * CLOCK_TICKS_US,
+    system: Number(fields[12]) * CLOCK_TICKS_US,
+  };
+}
+
 /** utime + stime of a whole process (all its threads), in µs. */
 function cpuUs(pid: number | 'self'): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICKS_US;
+  const cpu = cpuOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return cpu.user + cpu.system;
 }
 
 type ThreadGroup = 'main' | 'watcher' | 'workers' | 'V8 and libuv';
 
 /**
- * utime + stime of each of this process's threads in µs, summed by what the thread does: the
- * main thread, the exit watcher's, the Piscina workers' (each named by the agent), and the
- * rest (V8's garbage collector and compiler, libuv's pool for file writes).
+ * CPU of each of this process's threads, summed by what the thread does: the main thread, the
+ * exit watcher's, the Piscina workers' (each named by the agent), and the rest (V8's garbage
+ * collector and compiler, libuv's pool for file writes).
  */
-function cpuByThread(): Record<ThreadGroup, number> {
-  const sum: Record<ThreadGroup, number> = { main: 0, watcher: 0, workers: 0, 'V8 and libuv': 0 };
+function cpuByThread(): Record<ThreadGroup, Cpu> {
+  const sum: Record<ThreadGroup, Cpu> = {
+    main: { user: 0, system: 0 },
+    watcher: { user: 0, system: 0 },
+    workers: { user: 0, system: 0 },
+    'V8 and libuv': { user: 0, system: 0 },
+  };
   for (const tid of readdirSync('/proc/self/task')) {
     let stat: string;
     try {
@@ -193,8 +211,6 @@ function cpuByThread(): Record<ThreadGroup, number> {
       continue; // The thread ended between the listing and the read.
     }
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const us = (Number(fields[11]) + Number(fields[12])) * CLOCK_TICKS_US;
     const group: ThreadGroup =
       Number(tid) === process.pid
         ? 'main'
@@ -203,7 +219,9 @@ function cpuByThread(): Record<ThreadGroup, number> {
           : comm === WORKER_THREAD_NAME
             ? 'workers'
             : 'V8 and libuv';
-    sum[group] += us;
+    const cpu = cpuOf(stat);
+    sum[group].user += cpu.user;
+    sum[group].system += cpu.system;
   }
   return sum;
 }
@@ -334,7 +352,7 @@ async function main(): Promise<void> {
   let watcher = await startWatcher(watcherBin);
   const threads0 = cpuByThread();
   const agentCpu0 = cpuUs('self');
-  const watcherCpu0 = cpuUs(watcher.pid);
+  const watcherCpu0 = cpuOf(readFileSync(`/proc/${watcher.pid}/stat`, 'utf8'));
   const sources0 = { ...agent.stats.exitsBySource };
   const exits0 = exitsSeen();
   const t0 = Date.now();
@@ -343,7 +361,12 @@ async function main(): Promise<void> {
   await settle(exitsSeen, exits0, full.reaped.size);
   const agentCpu = cpuUs('self') - agentCpu0;
   const threads1 = cpuByThread();
-  const watcherCpu = cpuUs(watcher.pid) - watcherCpu0;
+  const watcherCpu1 = cpuOf(readFileSync(`/proc/${watcher.pid}/stat`, 'utf8'));
+  const watcherSplit = {
+    user: watcherCpu1.user - watcherCpu0.user,
+    system: watcherCpu1.system - watcherCpu0.system,
+  };
+  const watcherCpu = watcherSplit.user + watcherSplit.system;
   // Both watch the whole host: CPU is divided by every exit each saw in the window.
   const agentExits = exitsSeen() - exits0;
   const watcherPeakKb = statusKb(watcher.pid, 'VmHWM');
@@ -435,8 +458,16 @@ async function main(): Promise<void> {
   const line = (cells: string[]): string =>
     `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   const share = (part: number, all: number): string => `${((part / all) * 100).toFixed(1)}%`;
+  const perExit = (cpu: Cpu, exits: number): string =>
+    `${(cpu.user / exits).toFixed(1)} + ${(cpu.system / exits).toFixed(1)}`;
   const byThread = (Object.keys(threads1) as ThreadGroup[])
-    .map((g) => `${g} ${((threads1[g] - threads0[g]) / agentExits).toFixed(1)}`)
+    .map((g) => {
+      const cpu = {
+        user: threads1[g].user - threads0[g].user,
+        system: threads1[g].system - threads0[g].system,
+      };
+      return `${g} ${perExit(cpu, agentExits)}`;
+    })
     .join(', ');
   console.log(
     `\nchurn: ${full.reaped.size} processes in ${churnSeconds.toFixed(1)} s ` +
@@ -446,7 +477,8 @@ async function main(): Promise<void> {
       `pidfd_open lost the race (exit from the connector): agent ${viaConnector} ` +
       `(${share(viaConnector, viaConnector + viaPidfd)}), C watcher ${watcherViaConnector} ` +
       `(${share(watcherViaConnector, watcherAll.length)})\n` +
-      `agent CPU by thread, µs per exit: ${byThread}\n`,
+      `CPU, user + system µs per exit: agent's threads: ${byThread}; C watcher ` +
+      `${perExit(watcherSplit, watcherAll.length)}\n`,
   );
   console.log(line(['metric', 'agent', 'C watcher', 'ratio', 'target']));
   console.log(line(widths.map((w) => '-'.repeat(w))));
