@@ -170,7 +170,20 @@ export class Agent {
       dropped: (count, reason) =>
         this.loss('RECORD_DROPPED', count, `${count} exit records dropped: ${reason}`),
     });
-    await watcher.start();
+    // An empty batch per worker, while the watcher scans /proc: each worker loads its modules
+    // and builds its encoder now rather than with the first exits, and a stop right after the
+    // start never terminates a worker that is still loading (koffi aborts the process when its
+    // thread is terminated during its initialisation).
+    const empty = (): EncodeExitsTask => ({
+      task: 'encode-exits',
+      batch: new ArrayBuffer(0),
+      count: 0,
+    });
+    const pool = this.#pool;
+    await Promise.all([
+      watcher.start(),
+      ...Array.from({ length: this.options.workers }, () => pool.run(empty())),
+    ]);
     // The pool runs the core analyser's tasks ('plan-core', 'analyse-core') beside the exits.
     this.#coredumps = new Coredumps(
       this.options.coredumps,

@@ -58,6 +58,8 @@ describe('agent: stopped while a burst of processes is still exiting', () => {
   beforeAll(async () => {
     execFileSync('gcc', ['-O2', '-o', binary, join(packageRoot(), 'test/fixtures/agent/burst.c')]);
     agent = await startAgent();
+    // The agent reports it started once its worker has loaded its task module.
+    names = threadNames(agent.child.pid!);
     const burst = spawn(binary, [String(CHILDREN), String(PARALLEL)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -65,8 +67,6 @@ describe('agent: stopped while a burst of processes is still exiting', () => {
     burst.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const burstDone = new Promise<number | null>((resolve) => burst.on('exit', resolve));
     await sleep(STOP_AFTER_MS);
-    // The worker names its thread when it loads its task module, with the first batch.
-    names = threadNames(agent.child.pid!);
     stopAtUs = Date.now() * 1000;
     agentExit = await agent.stop();
     expect(await burstDone).toBe(0);

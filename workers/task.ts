@@ -20,7 +20,6 @@ import {
 
 let exits: ExitEncoder | undefined;
 
-// Piscina loads this module in a worker with the first task it runs there.
 setThreadName(WORKER_THREAD_NAME);
 
 function context(): WorkerContext {
