@@ -52,10 +52,10 @@ const SEQ_DIGITS = 12;
 const NAME_ATTEMPTS = 1000;
 
 /**
- * zlib level 1: a block of ProcessExit records compresses 5.26:1 instead of 5.42:1 at the
- * default level 6, for a third of the CPU (0.6 instead of 1.6 µs a record, bench:exits). The
- * block is compressed on the calling thread: about 0.1 ms for 64 KB, less than handing it to
- * libuv's pool and back costs on this machine.
+ * zlib level 1: a block of ProcessExit records compresses 5.35:1 instead of 5.52:1 at the
+ * default level 6, for half the CPU (1.2 instead of 2.6 µs a record, measured on the blocks
+ * bench:exits writes). The block is compressed on the calling thread, 0.3–0.6 ms for 64 KB:
+ * handing it to libuv's pool and back cost another 0.15–0.2 ms of CPU, two threads woken.
  */
 export const DEFLATE_LEVEL = 1;
 /** Create, write only, fail if it exists. */
