@@ -20,7 +20,12 @@ import { distFile } from '../common/paths.js';
 import { bodyType, type EventName } from '../schemas/index.js';
 import { AvroFileSink } from '../streams/avro-file-sink.js';
 import type { EventSink } from '../streams/types.js';
-import type { EncodedBodies, EncodeExitsTask, WorkerContext } from '../workers/protocol.js';
+import type {
+  EncodedBodies,
+  EncodeExitsTask,
+  WarmUpTask,
+  WorkerContext,
+} from '../workers/protocol.js';
 import { Clocks } from './clock.js';
 import { poolAnalyser, type TaskRunner } from './coredump/analyser.js';
 import { Coredumps } from './coredump/coredumps.js';
@@ -49,6 +54,8 @@ const SINK_QUEUE_WARN = 100_000;
  * past this many the loop waits for the sink.
  */
 const MAX_SINK_EVENTS_IN_FLIGHT = 65_536;
+/** How long the workers' warm-up waits for the slowest to load (it takes about 0.3 s). */
+const WARM_UP_TIMEOUT_MS = 10_000;
 
 type AgentEventKind = 'START' | 'STOP' | 'LOSS' | 'DEGRADED' | 'NOTICE';
 
@@ -170,20 +177,27 @@ export class Agent {
       dropped: (count, reason) =>
         this.loss('RECORD_DROPPED', count, `${count} exit records dropped: ${reason}`),
     });
-    // An empty batch per worker, while the watcher scans /proc: each worker loads its modules
-    // and builds its encoder now rather than with the first exits, and a stop right after the
-    // start never terminates a worker that is still loading (koffi aborts the process when its
-    // thread is terminated during its initialisation).
-    const empty = (): EncodeExitsTask => ({
-      task: 'encode-exits',
-      batch: new ArrayBuffer(0),
-      count: 0,
-    });
-    const pool = this.#pool;
-    await Promise.all([
+    // Every worker loads its modules and builds its encoder while the watcher scans /proc,
+    // rather than with the first exits, and the agent reports it started only once all have:
+    // koffi aborts the whole process when a worker is terminated during its initialisation,
+    // which a stop right after the start would otherwise do.
+    const pool = this.#pool as unknown as TaskRunner;
+    const warm: WarmUpTask = {
+      task: 'warm-up',
+      arrived: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
+      workers: this.options.workers,
+      timeoutMs: WARM_UP_TIMEOUT_MS,
+    };
+    const [, ...arrived] = await Promise.all([
       watcher.start(),
-      ...Array.from({ length: this.options.workers }, () => pool.run(empty())),
+      ...Array.from({ length: this.options.workers }, () => pool.run(warm)),
     ]);
+    if (!arrived.every(Boolean)) {
+      this.#log.warn(
+        { workers: this.options.workers, timeoutMs: WARM_UP_TIMEOUT_MS },
+        'not every worker was ready in time; the rest load with their first task',
+      );
+    }
     // The pool runs the core analyser's tasks ('plan-core', 'analyse-core') beside the exits.
     this.#coredumps = new Coredumps(
       this.options.coredumps,

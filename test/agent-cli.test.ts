@@ -46,8 +46,10 @@ describe('pidstream run: stopping', () => {
       const agent = await startAgent();
       try {
         agent.child.kill(signal);
-        const code = await new Promise((resolve) => agent.child.on('exit', resolve));
-        expect(code).toBe(0);
+        const end = await new Promise((resolve) =>
+          agent.child.on('exit', (code, killedBy) => resolve({ code, killedBy })),
+        );
+        expect(end, agent.stderr()).toEqual({ code: 0, killedBy: null });
         const events = await readEvents(agent.outDir);
         const last = agentEvents(events).pop();
         expect(last?.agent.seq).toBe(events.length - 1);

@@ -249,11 +249,26 @@ export interface AnalyseCoreTask {
   truncated: boolean;
 }
 
-export type WorkerTask = EncodeExitsTask | PlanCoreTask | AnalyseCoreTask;
+/**
+ * Task: build the exit encoder, then wait until every worker of the pool holds a warm-up task
+ * at once (the count in `arrived` reaches `workers`) or `timeoutMs` passes. Sent once per
+ * worker at start: a worker blocked here takes no second warm-up, so they land one per thread.
+ * Result: whether every worker arrived in time.
+ */
+export interface WarmUpTask {
+  task: 'warm-up';
+  /** An Int32Array's buffer of one element, shared by the pool's warm-up tasks. */
+  arrived: SharedArrayBuffer;
+  workers: number;
+  timeoutMs: number;
+}
+
+export type WorkerTask = EncodeExitsTask | PlanCoreTask | AnalyseCoreTask | WarmUpTask;
 
 /** What a task resolves to, by task name. */
 export interface WorkerResults {
   'encode-exits': EncodedBodies;
   'plan-core': CorePlan;
   'analyse-core': CoreAnalysis;
+  'warm-up': boolean;
 }

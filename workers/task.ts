@@ -15,6 +15,7 @@ import {
   type EncodedBodies,
   WORKER_THREAD_NAME,
   type WorkerContext,
+  type WarmUpTask,
   type WorkerTask,
 } from './protocol.js';
 
@@ -53,8 +54,25 @@ function transfer(result: EncodedBodies): EncodedBodies {
   return Piscina.move(new TransferredBodies(result)) as unknown as EncodedBodies;
 }
 
-export default function run(task: WorkerTask): EncodedBodies | CorePlan | CoreAnalysis {
+/** Blocks until every worker of the pool has arrived, or the time is up (WarmUpTask). */
+function warmUp(task: WarmUpTask): boolean {
+  exits ??= new ExitEncoder(context());
+  const arrived = new Int32Array(task.arrived);
+  let count = Atomics.add(arrived, 0, 1) + 1;
+  Atomics.notify(arrived, 0);
+  const deadline = performance.now() + task.timeoutMs;
+  for (let left = task.timeoutMs; count < task.workers && left > 0;) {
+    Atomics.wait(arrived, 0, count, left);
+    count = Atomics.load(arrived, 0);
+    left = deadline - performance.now();
+  }
+  return count >= task.workers;
+}
+
+export default function run(task: WorkerTask): EncodedBodies | CorePlan | CoreAnalysis | boolean {
   switch (task.task) {
+    case 'warm-up':
+      return warmUp(task);
     case 'encode-exits':
       exits ??= new ExitEncoder(context());
       return transfer(exits.encode(task.batch, task.count));
