@@ -11,7 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { encodeLong, type StampedEvent } from '../ingest/sequencer.js';
 import { fileSchemaJson, UNION_INDEX } from '../schemas/index.js';
-import { AvroFileSink, type BlockEvent, fileName } from '../streams/avro-file-sink.js';
+import {
+  AvroFileSink,
+  type BlockEvent,
+  DEFLATE_LEVEL,
+  fileName,
+} from '../streams/avro-file-sink.js';
 import { AvroFileSource } from '../streams/avro-file-source.js';
 import {
   decodeBlock,
@@ -62,12 +67,13 @@ function records(events: readonly StampedEvent[]): Buffer {
 }
 
 /**
- * A one-block file of `events`, deflated at level 1: the sink's own level (zlib's default)
- * would compress the same records to other bytes, so reused data can be told from new.
+ * A one-block file of `events`, deflated at level 9: the sink's own level (DEFLATE_LEVEL)
+ * compresses the same records to other bytes, so reused data can be told from new.
  */
 function fastDeflatedFile(dir: string, events: readonly StampedEvent[]): Buffer {
   const sync = randomBytes(16);
-  const data = deflateRawSync(records(events), { level: 1 });
+  const data = deflateRawSync(records(events), { level: 9 });
+  expect(data).not.toEqual(deflateRawSync(records(events), { level: DEFLATE_LEVEL }));
   writeFileSync(
     join(dir, 'input.avro'),
     Buffer.concat([
@@ -268,7 +274,7 @@ describe('AvroFileSink', () => {
     const expected = events.filter((_, i) => i !== 5);
     const [file] = sink.files;
     expect(blocksOf(file as string).map((b) => [b.count, b.data.toString('hex')])).toEqual([
-      [11, deflateRawSync(records(expected)).toString('hex')],
+      [11, deflateRawSync(records(expected), { level: DEFLATE_LEVEL }).toString('hex')],
     ]);
     same((await readAll(output)).events, expected);
   });
