@@ -55,8 +55,10 @@ export async function cachedDataset(cacheDir: string, events: number): Promise<C
   const dir = join(cacheDir, 'avro');
   const marker = join(cacheDir, 'complete.json');
   if (existsSync(marker)) {
+    // The marker's count alone is trusted: the cache may be reached through another path (a
+    // symlinked `.cache`) than the one it was written under.
     const done = JSON.parse(readFileSync(marker, 'utf8')) as CachedDataset;
-    if (done.events >= events) return done;
+    if (done.events >= events) return { dir, events: done.events };
   }
   rmSync(dir, { recursive: true, force: true });
 
