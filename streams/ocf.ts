@@ -6,8 +6,8 @@
  *
  * avsc's BlockEncoder takes values and encodes them itself; pidstream's sinks hold records that
  * are already encoded (the stamp and hash chain are computed over those exact bytes), so the
- * writer frames blocks by hand here. The framing is encoded and decoded with avsc types built
- * from the specification's own header and block schemas.
+ * writer frames blocks by hand here. The header is encoded and decoded with an avsc type built
+ * from the specification's own header schema, a block's count and size with avsc's long.
  */
 import avro from 'avsc';
 
@@ -21,16 +21,6 @@ const HEADER = avro.Type.forSchema({
   fields: [
     { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
     { name: 'meta', type: { type: 'map', values: 'bytes' } },
-    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_SIZE } },
-  ],
-});
-
-const BLOCK = avro.Type.forSchema({
-  type: 'record',
-  name: 'org.apache.avro.file.Block',
-  fields: [
-    { name: 'count', type: 'long' },
-    { name: 'data', type: 'bytes' },
     { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_SIZE } },
   ],
 });
@@ -101,20 +91,43 @@ export function decodeHeader(buf: Buffer): OcfHeader | null {
   };
 }
 
+/** Where a block's parts lie in the buffer it was found in. */
+export interface OcfBlockSpan {
+  count: number;
+  /** Offset of the block's (still compressed) record bytes, and their length. */
+  dataStart: number;
+  dataLength: number;
+  /** Offset just past the block's sync marker. */
+  end: number;
+}
+
 /**
  * The block at `pos`, or null when `buf` ends inside it: a file still being written, or one
  * whose writer stopped mid-block. Throws a RangeError when the sync marker does not match.
+ * The block's bytes are not copied: a reader that hands them to other threads in shared memory
+ * needs their offsets.
  */
-export function decodeBlock(buf: Buffer, pos: number, sync: Buffer): OcfBlock | null {
-  const { value, offset } = BLOCK.decode(buf, pos) as {
-    value: { count: number; data: Buffer; sync: Buffer } | undefined;
-    offset: number;
-  };
-  if (value === undefined || offset < 0) return null;
-  if (!value.sync.equals(sync)) {
+export function blockSpanAt(buf: Buffer, pos: number, sync: Buffer): OcfBlockSpan | null {
+  const count = readLong(buf, pos);
+  if (count === null) return null;
+  const size = readLong(buf, count.end);
+  if (size === null) return null;
+  // A negative size reads as bytes that never came, as avsc's bytes type reads it.
+  if (size.value < 0) return null;
+  const end = size.end + size.value + SYNC_SIZE;
+  if (end > buf.length) return null;
+  if (!buf.subarray(end - SYNC_SIZE, end).equals(sync)) {
     throw new RangeError('sync marker mismatch at the end of the block');
   }
-  return { count: value.count, data: value.data, end: offset };
+  return { count: count.value, dataStart: size.end, dataLength: size.value, end };
+}
+
+/** The block at `pos` with a copy of its bytes, or null as for `blockSpanAt`. */
+export function decodeBlock(buf: Buffer, pos: number, sync: Buffer): OcfBlock | null {
+  const span = blockSpanAt(buf, pos, sync);
+  if (span === null) return null;
+  const data = Buffer.from(buf.subarray(span.dataStart, span.dataStart + span.dataLength));
+  return { count: span.count, data, end: span.end };
 }
 
 /** Reads the zig-zag varint long at `pos`; null when `buf` ends first. */
