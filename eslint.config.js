@@ -1,7 +1,15 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'workers/analyser/assembly/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.cache/**',
+      'workers/analyser/assembly/**',
+      'cli/query/assembly/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

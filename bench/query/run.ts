@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const connection = await instance.connect();
   const started = performance.now();
   const startCpu = process.cpuUsage();
-  const stats = await loadEvents(connection, { files: dataset.dir });
+  const stats = await loadEvents(instance, connection, { files: dataset.dir });
   const loadMs = performance.now() - started;
   const loadRate = stats.events / (loadMs / 1000);
   const loadCpuRate = stats.events / cpuSeconds(startCpu);

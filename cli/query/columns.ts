@@ -9,13 +9,11 @@
  *     (arrays of records → LIST of STRUCT), maps → MAP(VARCHAR, VARCHAR);
  *   - `prev_digest` (fixed) is left out: it is unique per event and only `pidstream verify`
  *     needs it.
- * Strings and lists travel through dictionaries (see cli/query/staging.ts); `group` says which
+ * Strings and lists travel through dictionaries (see cli/query/decoder.ts); `group` says which
  * dictionary holds a column.
  */
-import type avro from 'avsc';
-
 import { PidstreamError } from '../../common/errors.js';
-import { eventType, schemaJson, type EventName } from '../../schemas/index.js';
+import { schemaJson, type EventName } from '../../schemas/index.js';
 
 export type LeafKind = 'int' | 'long' | 'timestamp' | 'boolean' | 'enum' | 'string' | 'complex';
 
@@ -31,8 +29,8 @@ export interface Column {
   symbols: string[];
   /** Dictionary group of a string or complex column; '' for columns stored directly. */
   group: string;
-  /** The field's compiled Avro type, for complex columns decoded with avsc. */
-  avroType: avro.Type | null;
+  /** The field's Avro schema, for complex columns read from their dictionary keys. */
+  schema: unknown;
 }
 
 /** Dictionary groups of string columns. Fields in one group share one dictionary key. */
@@ -142,15 +140,6 @@ function groupOf(kind: LeafKind, path: string[]): string {
   return path[0] === 'agent' || path[0] === 'process' ? IDENTITY_GROUP : CONTEXT_GROUP;
 }
 
-function fieldAvroType(name: EventName, path: string[]): avro.Type {
-  let type = eventType(name);
-  for (const step of path) {
-    const record = type as avro.types.RecordType;
-    type = record.field(step).type;
-  }
-  return type;
-}
-
 const planCache = new Map<EventName, Column[]>();
 
 /** The columns of an event's query table, in schema order. */
@@ -175,7 +164,7 @@ export function columnsOf(name: EventName): Column[] {
         sqlType: sqlTypeOf(field.type),
         symbols: kind === 'enum' ? ((type as Json).symbols as string[]) : [],
         group: groupOf(kind, path),
-        avroType: kind === 'complex' ? fieldAvroType(name, path) : null,
+        schema: field.type,
       });
     }
   };

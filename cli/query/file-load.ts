@@ -1,35 +1,48 @@
 /**
- * The fast way in for Avro container files written with the current schemas: blocks are
- * inflated on libuv's thread pool (one block ahead of the decoder) and their records decoded in
- * place, with no per-event object, buffer or promise. Going through the generic EventSource
- * instead decodes every record twice (once with avsc to find its end) and awaits once per
- * event, which held a load to a fraction of the decoder's rate (docs/query.md has the figures).
+ * The fast way in for Avro container files written with the current schemas. The main thread
+ * reads each file into SharedArrayBuffers and finds its blocks; decode workers
+ * (decode-worker.ts) inflate and decode runs of blocks in parallel and transfer back chunks
+ * laid out as DuckDB's vectors with the dictionary keys they saw first; the main thread only
+ * writes those into the tables (table-writer.ts). Blocks are independent of each other, so the
+ * runs need no order: the workers' chunks reach the tables in whatever order the runs finish,
+ * and rows do not keep the files' order (the views are sets, and every report aggregates).
  *
- * A file written with another schema version goes through AvroFileSource, which resolves its
- * records to the current schemas.
+ * A file written with another schema version goes through AvroFileSource on the main thread,
+ * which resolves its records to the current schemas.
  */
-import { readFile } from 'node:fs/promises';
-import { inflateRawSync } from 'node:zlib';
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+
+import { Piscina } from 'piscina';
 
 import { PidstreamError } from '../../common/errors.js';
-import { EVENT_NAMES, fileSchemaJson, type EventName } from '../../schemas/index.js';
-import { AvroFileSource } from '../../streams/avro-file-source.js';
-import { decodeBlock, decodeHeader, type OcfBlock, type OcfHeader } from '../../streams/ocf.js';
+import { distFile } from '../../common/paths.js';
+import { fileSchemaJson } from '../../schemas/index.js';
+import { AvroFileSource, READ_BLOCK_MAX_BYTES } from '../../streams/avro-file-source.js';
+import { blockSpanAt, decodeHeader, type OcfBlockSpan, type OcfHeader } from '../../streams/ocf.js';
 import type { ReadEvent } from '../../streams/types.js';
 import { canonicalForm } from '../../streams/wire.js';
-import { readVarint } from './decoder.js';
-import type { TableStage } from './staging.js';
+import type {
+  DecodeOutput,
+  DecodeResult,
+  DecodeTask,
+  DecodeWorkerData,
+} from './decode-protocol.js';
 
+/** Decode workers: one per core, at most this many. */
+const MAX_DECODE_WORKERS = 8;
+export const DECODE_WORKERS = Math.max(1, Math.min(availableParallelism(), MAX_DECODE_WORKERS));
+
+/** Bytes of a file read at once; the sink's files are at most 64 MiB, so usually the whole. */
+const SEGMENT_BYTES = 64 * 1024 * 1024;
 /**
- * Output buffer of one inflate step: the sink's blocks hold at most 64 KiB of records plus one
- * record, so one step inflates a block. zlib's default of 16 KiB made it a chain of steps and
- * copies. Blocks inflate synchronously: handing each to the thread pool cost more in promises
- * and waiting than the inflate itself on the project's 2-core machine.
+ * Compressed bytes per task, about 7,500 events of the benchmark's: enough that a task's
+ * message and short last chunks cost little beside the decode, few enough that the main thread
+ * always has a result to write while the workers decode the next.
  */
-const INFLATE_CHUNK_BYTES = 256 * 1024;
-
-/** Bytes of the stamp's fixed `prev_digest`, between `seq` and the body's `time`. */
-const DIGEST_BYTES = 32;
+export const TASK_BYTES = 1024 * 1024;
+/** Tasks handed to the pool and not yet written: bounds the memory their results hold. */
+const TASKS_IN_FLIGHT = 4 * DECODE_WORKERS;
 
 export interface Window {
   since: number;
@@ -42,106 +55,284 @@ export interface FileLoadStats {
   partialBytes: number;
 }
 
-/** Wall-clock microseconds of the record at `pos`: its `time`, the first field after the stamp. */
-function timeAt(buf: Buffer, pos: number): number {
-  for (let s = 0; s < 3; s++) {
-    const length = readVarint(buf, pos);
-    pos = length.end + length.value;
-  }
-  pos = readVarint(buf, pos).end + DIGEST_BYTES;
-  return readVarint(buf, pos).value;
+/** One part of a file in shared memory; `offset` is the file offset of its first byte. */
+interface Segment {
+  data: Buffer;
+  offset: number;
 }
 
-function decompress(header: OcfHeader, data: Buffer): Buffer {
-  if (header.codec === 'deflate') return inflateRawSync(data, { chunkSize: INFLATE_CHUNK_BYTES });
-  if (header.codec === 'null') return data;
-  throw new RangeError(`codec '${header.codec}' is not supported (deflate and null are)`);
+export interface FileLoadOptions {
+  /** Writes one worker's result into the tables. */
+  write: (output: DecodeOutput) => void;
+  /** Loads one event the main thread read itself (a file of another schema version). */
+  addEvent: (event: ReadEvent) => void;
+  /** Resolves when the tables can take more: the next task waits for it. */
+  ready: () => Promise<void>;
+  /** Compressed bytes per task; TASK_BYTES unless a test wants many small tasks. */
+  taskBytes?: number;
 }
 
 export async function loadFiles(
   path: string,
-  stages: ReadonlyMap<EventName, TableStage>,
   window: Window,
-  addEvent: (event: ReadEvent) => void,
+  options: FileLoadOptions,
 ): Promise<FileLoadStats> {
   const current = canonicalForm(fileSchemaJson());
   const stats: FileLoadStats = { skipped: 0, partialBytes: 0 };
-  for (const file of await new AvroFileSource(path).files()) {
-    let data: Buffer;
-    let header: OcfHeader | null;
-    try {
-      data = await readFile(file);
-      header = decodeHeader(data);
-    } catch (err) {
-      throw new PidstreamError('PIDSTREAM_ERR_SOURCE', `reading ${file}: ${String(err)}`, {
-        cause: err,
-      });
+  const taskBytes = options.taskBytes ?? TASK_BYTES;
+  const pool = new DecodePool(window, options.ready, (output) => {
+    stats.skipped += output.skipped;
+    options.write(output);
+  });
+  try {
+    for (const file of await new AvroFileSource(path).files()) {
+      const reader = await FileReader.open(file);
+      try {
+        const first = await reader.segment(0, SEGMENT_BYTES);
+        const header = headerOf(file, first.data);
+        if (header === null) {
+          stats.partialBytes += reader.size;
+          continue;
+        }
+        // Parsing Canonical Form: a change of docs or defaults leaves the binary layout alone.
+        if (canonicalForm(header.schema) !== current) {
+          for await (const event of new AvroFileSource(file).events()) {
+            options.addEvent(event);
+            await options.ready();
+          }
+          continue;
+        }
+        stats.partialBytes += await splitBlocks(reader, first, header, pool, taskBytes);
+      } finally {
+        await reader.close();
+      }
     }
-    if (header === null) {
-      stats.partialBytes += data.length;
-      continue;
-    }
-    // Parsing Canonical Form: a change of docs or defaults leaves the binary layout alone.
-    if (canonicalForm(header.schema) !== current) {
-      for await (const event of new AvroFileSource(file).events()) addEvent(event);
-      continue;
-    }
-    loadBlocks(file, data, header, stages, window, stats);
+    await pool.drain();
+  } finally {
+    await pool.destroy();
   }
   return stats;
 }
 
-function loadBlocks(
-  file: string,
-  data: Buffer,
+/**
+ * Hands every complete block of the file to the pool, in runs of about `taskBytes`; returns
+ * the bytes after the last complete block.
+ */
+async function splitBlocks(
+  reader: FileReader,
+  first: Segment,
   header: OcfHeader,
-  stages: ReadonlyMap<EventName, TableStage>,
-  window: Window,
-  stats: FileLoadStats,
-): void {
-  const byBranch = EVENT_NAMES.map((name) => stages.get(name)!);
+  pool: DecodePool,
+  taskBytes: number,
+): Promise<number> {
+  const codec = codecOf(reader.file, header);
+  let segment = first;
   let pos = header.length;
-  for (let block = 0; ; block++) {
-    const found = blockAt(file, data, pos, header, block);
-    if (found === null) break;
-    pos = found.end;
-    const records = decompress(header, found.data);
-    let at = 0;
-    for (let i = 0; i < found.count; i++) {
-      const branch = readVarint(records, at);
-      const stage = byBranch[branch.value];
-      if (stage === undefined) {
-        throw new PidstreamError(
-          'PIDSTREAM_ERR_DECODE',
-          `reading ${file}: block ${block}, record ${i} has union branch ${branch.value}`,
-        );
-      }
-      const time = timeAt(records, branch.end);
-      if (time < window.since || time >= window.until) {
-        at = stage.decoder.skip(records, branch.end);
-        stats.skipped++;
-        continue;
-      }
-      at = stage.addAt(records, branch.end);
+  let block = 0;
+  for (;;) {
+    const task: DecodeTask = {
+      file: reader.file,
+      codec,
+      data: segment.data.buffer as SharedArrayBuffer,
+      blocks: [],
+      firstBlock: block,
+    };
+    let bytes = 0;
+    let found: OcfBlockSpan | null = null;
+    while (bytes < taskBytes && (found = blockAt(reader.file, segment, pos, header, block))) {
+      task.blocks.push(segment.data.byteOffset + found.dataStart, found.dataLength, found.count);
+      bytes += found.dataLength;
+      pos = found.end;
+      block++;
     }
+    if (task.blocks.length > 0) await pool.submit(task);
+    if (found !== null) continue;
+
+    // The segment ends inside the block at `pos`: read on from there, or stop at the file's end.
+    const next = segment.offset + pos;
+    if (segment.offset + segment.data.length >= reader.size) return reader.size - next;
+    const rest = segment.data.length - pos;
+    if (rest > READ_BLOCK_MAX_BYTES) {
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_DECODE',
+        `reading ${reader.file}: block ${block} at byte ${next} is larger than ${READ_BLOCK_MAX_BYTES} bytes`,
+      );
+    }
+    segment = await reader.segment(next, Math.max(SEGMENT_BYTES, 2 * rest));
+    pos = 0;
   }
-  stats.partialBytes += data.length - pos;
+}
+
+function headerOf(file: string, data: Buffer): OcfHeader | null {
+  try {
+    return decodeHeader(data);
+  } catch (err) {
+    throw new PidstreamError('PIDSTREAM_ERR_SOURCE', `reading ${file}: ${String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function codecOf(file: string, header: OcfHeader): DecodeTask['codec'] {
+  if (header.codec === 'deflate' || header.codec === 'null') return header.codec;
+  throw new PidstreamError(
+    'PIDSTREAM_ERR_DECODE',
+    `reading ${file}: codec '${header.codec}' is not supported (deflate and null are)`,
+  );
 }
 
 function blockAt(
   file: string,
-  data: Buffer,
+  segment: Segment,
   pos: number,
   header: OcfHeader,
   block: number,
-): OcfBlock | null {
+): OcfBlockSpan | null {
   try {
-    return decodeBlock(data, pos, header.sync);
+    return blockSpanAt(segment.data, pos, header.sync);
   } catch (err) {
     throw new PidstreamError(
       'PIDSTREAM_ERR_DECODE',
-      `reading ${file}: block ${block} at byte ${pos}: ${String(err)}`,
+      `reading ${file}: block ${block} at byte ${segment.offset + pos}: ${String(err)}`,
       { cause: err },
     );
+  }
+}
+
+/** A container file read in segments of shared memory, which the decode workers read too. */
+class FileReader {
+  readonly file: string;
+  readonly size: number;
+  readonly #handle: FileHandle;
+
+  private constructor(file: string, handle: FileHandle, size: number) {
+    this.file = file;
+    this.#handle = handle;
+    this.size = size;
+  }
+
+  static async open(file: string): Promise<FileReader> {
+    try {
+      const handle = await open(file, 'r');
+      return new FileReader(file, handle, (await handle.stat()).size);
+    } catch (err) {
+      throw sourceError(file, err);
+    }
+  }
+
+  /** At most `bytes` bytes from `offset`, fewer at the file's end. */
+  async segment(offset: number, bytes: number): Promise<Segment> {
+    const length = Math.max(0, Math.min(bytes, this.size - offset));
+    const data = Buffer.from(new SharedArrayBuffer(length));
+    try {
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await this.#handle.read(
+          data,
+          filled,
+          length - filled,
+          offset + filled,
+        );
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return { data: data.subarray(0, filled), offset };
+    } catch (err) {
+      throw sourceError(this.file, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close();
+  }
+}
+
+function sourceError(file: string, err: unknown): PidstreamError {
+  return new PidstreamError('PIDSTREAM_ERR_SOURCE', `reading ${file}: ${String(err)}`, {
+    cause: err,
+  });
+}
+
+/**
+ * The decode workers of one load. Piscina rather than bare worker_threads: tasks are
+ * independent runs of blocks that any worker can take, which is what a pool schedules; the
+ * state a worker keeps across tasks (its dictionaries) is named by its source number in every
+ * result.
+ */
+class DecodePool {
+  readonly #pool: Piscina<DecodeTask, DecodeResult>;
+  readonly #write: (output: DecodeOutput) => void;
+  readonly #ready: () => Promise<void>;
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: unknown = undefined;
+
+  constructor(window: Window, ready: () => Promise<void>, write: (output: DecodeOutput) => void) {
+    const workerData: DecodeWorkerData = {
+      sources: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
+      since: window.since,
+      until: window.until,
+    };
+    // Every worker lives for the whole load: a replacement would be a new source.
+    this.#pool = new Piscina({
+      filename: distFile('cli/query/decode-worker.js'),
+      minThreads: DECODE_WORKERS,
+      maxThreads: DECODE_WORKERS,
+      idleTimeout: Infinity,
+      workerData,
+    });
+    this.#write = write;
+    this.#ready = ready;
+  }
+
+  /** Queues a task; waits first while TASKS_IN_FLIGHT tasks are, or the tables are behind. */
+  async submit(task: DecodeTask): Promise<void> {
+    while (this.#inFlight.size >= TASKS_IN_FLIGHT) await this.#settleOne();
+    await this.#ready();
+    this.#throwFailure();
+    // `done` never rejects: a failure is kept and thrown by the next call on this thread, so a
+    // task that fails while the main thread reads a file is not an unhandled rejection.
+    const done: Promise<void> = this.#pool.run(task).then(
+      (result) => {
+        this.#inFlight.delete(done);
+        if ('error' in result) {
+          this.#failure ??= new PidstreamError(result.error.code, result.error.message);
+        } else if (this.#failure === undefined) {
+          this.#writeOrKeep(result);
+        }
+      },
+      (err: unknown) => {
+        this.#inFlight.delete(done);
+        this.#failure ??= err;
+      },
+    );
+    this.#inFlight.add(done);
+  }
+
+  /** Waits until every queued task is written. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await this.#settleOne();
+    this.#throwFailure();
+  }
+
+  async #settleOne(): Promise<void> {
+    await Promise.race(this.#inFlight);
+    this.#throwFailure();
+  }
+
+  #writeOrKeep(output: DecodeOutput): void {
+    try {
+      this.#write(output);
+    } catch (err) {
+      this.#failure = err;
+    }
+  }
+
+  #throwFailure(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Stops the workers; the results of tasks still running are dropped. */
+  async destroy(): Promise<void> {
+    await this.#pool.destroy();
   }
 }

@@ -1,14 +1,24 @@
 /**
  * Loads a stream of events into DuckDB and exposes them as the views `exits`, `coredumps` and
  * `agent_events`. Every view exists after a load, empty when the stream held no such event.
+ *
+ * Container files written with the current schemas are decoded by worker threads
+ * (file-load.ts); events that come one by one (a Kafka topic, a file of another schema version)
+ * are decoded on this thread. Both hand chunks and dictionary keys to one table writer per
+ * event type (table-writer.ts).
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
-import { EVENT_NAMES, type EventName } from '../../schemas/index.js';
+import { PidstreamError } from '../../common/errors.js';
+import { EVENT_NAMES } from '../../schemas/index.js';
 import type { ReadEvent } from '../../streams/types.js';
 import { VIEW_OF } from './columns.js';
+import type { DecodeOutput } from './decode-protocol.js';
+import { eventPlan, RecordDamage, RecordDecoder, type DecodedChunk } from './decoder.js';
 import { loadFiles } from './file-load.js';
-import { STORE_SCHEMA, TableStage } from './staging.js';
+import { STORE_SCHEMA, TableWriter } from './table-writer.js';
+
+export { STORE_SCHEMA } from './table-writer.js';
 
 export interface LoadWindow {
   /** Wall-clock microseconds; events before it are skipped. */
@@ -30,15 +40,81 @@ export interface LoadStats {
 export type EventInput =
   { files: string } | { events: AsyncIterable<ReadEvent> | Iterable<ReadEvent> };
 
+export interface LoadOptions {
+  /** Compressed bytes per decode task (file-load.ts's TASK_BYTES unless a test says). */
+  taskBytes?: number;
+}
+
+/** The source number of this thread's decoder; the workers count from 1. */
+const MAIN_SOURCE = 0;
+/** Rows queued for one table beyond which reading waits for its insert to catch up. */
+const MAX_QUEUED_ROWS = 1024 * 1024;
+
+/** Resolves once no table holds more than MAX_QUEUED_ROWS rows waiting for their insert. */
+async function backlog(writers: readonly TableWriter[]): Promise<void> {
+  for (const writer of writers) {
+    while (writer.queuedRows > MAX_QUEUED_ROWS) await writer.settled();
+  }
+}
+
+/** Decodes events one by one on this thread and writes each chunk as it fills. */
+class EventWriter {
+  readonly #writers: TableWriter[];
+  #decoder: RecordDecoder | null = null;
+
+  constructor(writers: TableWriter[]) {
+    this.#writers = writers;
+  }
+
+  add(event: ReadEvent): void {
+    // Made on the first event: a load of current files never needs it.
+    this.#decoder ??= new RecordDecoder();
+    const type = EVENT_NAMES.indexOf(event.name);
+    try {
+      this.#decoder.decode(event.bytes, 1, type, (chunk) => this.#write(chunk));
+    } catch (err) {
+      if (!(err instanceof RecordDamage)) throw err;
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_DECODE',
+        `decoding the ${event.name} record at ${event.position}: ${err.message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  finish(): void {
+    for (const chunk of this.#decoder?.takeChunks() ?? []) this.#write(chunk);
+  }
+
+  #write(chunk: DecodedChunk): void {
+    const decoder = this.#decoder!;
+    const writer = this.#writers[chunk.type]!;
+    for (const keys of decoder.takeKeys(chunk.type)) writer.addKeys(MAIN_SOURCE, keys);
+    writer.queue(MAIN_SOURCE, chunk);
+    for (const reset of decoder.resetFullDictionaries(chunk.type)) {
+      writer.resetKeys(MAIN_SOURCE, reset.group);
+    }
+  }
+}
+
+/**
+ * Loads `input` into new tables of `instance`, through `connection` and a connection of its
+ * own per table (table-writer.ts).
+ */
 export async function loadEvents(
+  instance: DuckDBInstance,
   connection: DuckDBConnection,
   input: EventInput,
   window: LoadWindow = { sinceUs: null, untilUs: null },
+  options: LoadOptions = {},
 ): Promise<LoadStats> {
-  const stages = new Map<EventName, TableStage>();
-  for (const name of EVENT_NAMES) stages.set(name, await TableStage.create(name, connection));
+  const writers: TableWriter[] = [];
+  for (const name of EVENT_NAMES) {
+    writers.push(await TableWriter.create(instance, connection, eventPlan(name)));
+  }
   const since = window.sinceUs ?? -Infinity;
   const until = window.untilUs ?? Infinity;
+  const events = new EventWriter(writers);
   let skipped = 0;
   let partialBytes = 0;
   const addEvent = (event: ReadEvent): void => {
@@ -46,22 +122,40 @@ export async function loadEvents(
       skipped++;
       return;
     }
-    stages.get(event.name)!.addAt(event.bytes, 0);
+    events.add(event);
+  };
+  const write = (output: DecodeOutput): void => {
+    for (const keys of output.keys) writers[keys.type]!.addKeys(output.source, keys);
+    for (const chunk of output.chunks) writers[chunk.type]!.queue(output.source, chunk);
+    for (const reset of output.resets) writers[reset.type]!.resetKeys(output.source, reset.group);
   };
 
   if ('files' in input) {
-    const stats = await loadFiles(input.files, stages, { since, until }, addEvent);
+    const stats = await loadFiles(
+      input.files,
+      { since, until },
+      {
+        write,
+        addEvent,
+        ready: () => backlog(writers),
+        ...options,
+      },
+    );
     skipped += stats.skipped;
     partialBytes = stats.partialBytes;
   } else {
-    for await (const event of input.events) addEvent(event);
+    for await (const event of input.events) {
+      addEvent(event);
+      await backlog(writers);
+    }
   }
+  events.finish();
 
   const perView: Record<string, number> = {};
   let loaded = 0;
-  for (const [name, stage] of stages) {
-    const rows = await stage.finish();
-    perView[VIEW_OF[name]] = rows;
+  for (const writer of writers) {
+    const rows = await writer.finish();
+    perView[writer.table] = rows;
     loaded += rows;
   }
   await createViews(connection);

@@ -31,6 +31,7 @@ export interface SessionOptions {
 const DUCKDB_SUFFIX = '.duckdb';
 
 async function loadKafka(
+  instance: DuckDBInstance,
   connection: DuckDBConnection,
   uri: Extract<StreamUri, { kind: 'kafka' }>,
   window: LoadWindow,
@@ -45,7 +46,7 @@ async function loadKafka(
     fromTimeMs: window.sinceUs === null ? undefined : Math.floor(window.sinceUs / 1000),
   });
   try {
-    return await loadEvents(connection, { events: source.events() }, window);
+    return await loadEvents(instance, connection, { events: source.events() }, window);
   } finally {
     await source.close();
   }
@@ -84,8 +85,8 @@ export class QuerySession {
     try {
       const stats =
         uri.kind === 'kafka'
-          ? await loadKafka(connection, uri, options.window)
-          : await loadEvents(connection, { files: uri.path }, options.window);
+          ? await loadKafka(instance, connection, uri, options.window)
+          : await loadEvents(instance, connection, { files: uri.path }, options.window);
       return new QuerySession(instance, connection, stats);
     } catch (err) {
       connection.closeSync();

@@ -1,0 +1,107 @@
+/**
+ * The Piscina worker entry of `pidstream query`: inflates and decodes runs of container-file
+ * blocks. Blocks are independent of each other, so any worker can take any run; the main thread
+ * only writes the finished chunks into DuckDB.
+ *
+ * A worker keeps its decoder, and so its dictionaries, for the whole load: a key goes to the
+ * main thread once per worker, not once per task. Chunks are not kept across tasks: the last,
+ * partly filled chunk of each event type goes back with its task, which costs a short chunk
+ * per task and spares a per-worker flush that a pool cannot address.
+ */
+import { inflateRawSync } from 'node:zlib';
+
+import Piscina from 'piscina';
+
+import { PidstreamError } from '../../common/errors.js';
+import type {
+  DecodeFailure,
+  DecodeOutput,
+  DecodeResult,
+  DecodeTask,
+  DecodeWorkerData,
+} from './decode-protocol.js';
+import { RecordDamage, RecordDecoder, type DecodedChunk } from './decoder.js';
+
+/**
+ * Output buffer of one inflate step: the sink's blocks hold at most 64 KiB of records plus one
+ * record, so one step inflates a block. zlib's default of 16 KiB made it a chain of steps and
+ * copies.
+ */
+const INFLATE_CHUNK_BYTES = 256 * 1024;
+
+const workerData = Piscina.workerData as DecodeWorkerData | undefined;
+if (workerData === undefined) {
+  throw new Error('cli/query/decode-worker.js run without workerData: DecodeWorkerData');
+}
+const source = Atomics.add(new Int32Array(workerData.sources), 0, 1) + 1;
+const decoder = new RecordDecoder();
+decoder.setWindow(workerData.since, workerData.until);
+
+/** The result, with every buffer it holds listed for transfer. */
+class TransferredOutput {
+  readonly #output: DecodeOutput;
+
+  constructor(output: DecodeOutput) {
+    this.#output = output;
+  }
+
+  get [Piscina.transferableSymbol](): ArrayBuffer[] {
+    const { chunks, keys } = this.#output;
+    return [
+      ...chunks.map((c) => c.buffer),
+      ...keys.flatMap((k) => [k.lengths.buffer, k.bytes.buffer]),
+    ];
+  }
+
+  get [Piscina.valueSymbol](): DecodeOutput {
+    return this.#output;
+  }
+}
+
+function run(task: DecodeTask): DecodeOutput {
+  const chunks: DecodedChunk[] = [];
+  const keep = (chunk: DecodedChunk): void => {
+    chunks.push(chunk);
+  };
+  let records = 0;
+  let skipped = 0;
+  const blocks = task.blocks;
+  for (let b = 0; b < blocks.length; b += 3) {
+    const data = new Uint8Array(task.data, blocks[b]!, blocks[b + 1]!);
+    const count = blocks[b + 2]!;
+    const inflated =
+      task.codec === 'deflate' ? inflateRawSync(data, { chunkSize: INFLATE_CHUNK_BYTES }) : data;
+    try {
+      skipped += decoder.decode(inflated, count, -1, keep);
+    } catch (err) {
+      if (!(err instanceof RecordDamage)) throw err;
+      throw new PidstreamError(
+        'PIDSTREAM_ERR_DECODE',
+        `reading ${task.file}: block ${task.firstBlock + b / 3}, record ${err.record}: ${err.message}`,
+        { cause: err },
+      );
+    }
+    records += count;
+  }
+  chunks.push(...decoder.takeChunks());
+  const keys = decoder.takeAllKeys();
+  return { source, keys, chunks, resets: decoder.resetFullDictionaries(), records, skipped };
+}
+
+/**
+ * Piscina unwraps the moved object before posting it, so `pool.run()` resolves to a plain
+ * `DecodeOutput`; the cast states that contract for the type checker.
+ */
+function transfer(output: DecodeOutput): DecodeOutput {
+  return Piscina.move(new TransferredOutput(output)) as unknown as DecodeOutput;
+}
+
+export default function decodeBlocks(task: DecodeTask): DecodeResult {
+  try {
+    return transfer(run(task));
+  } catch (err) {
+    if (!(err instanceof PidstreamError)) throw err;
+    const failure: DecodeFailure = { error: { code: err.code, message: err.message } };
+    return failure;
+  }
+}
