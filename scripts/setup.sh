@@ -25,6 +25,8 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 [ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 # The core store tests read stored cores back with the zstd command (libzstd1 comes with it).
 command -v zstd >/dev/null || need_apt+=(zstd)
+# `pidstream query` inflates container-file blocks with libdeflate (native/libdeflate.ts).
+ldconfig -p | grep -q 'libdeflate\.so\.0 ' || need_apt+=(libdeflate0)
 # The Kubernetes manifest test parses the YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 /**
  * The Piscina worker entry of `pidstream query`: inflates and decodes runs of container-file
- * blocks. Blocks are independent of each other, so any worker can take any run; the main thread
+ * blocks, each inflated straight into the WebAssembly decoder's memory (native/libdeflate.ts). Blocks are independent of each other, so any worker can take any run; the main thread
  * only writes the finished chunks into DuckDB.
  *
  * A worker keeps its decoder, and so its dictionaries, for the whole load: a key goes to the
@@ -13,6 +13,7 @@ import { inflateRawSync } from 'node:zlib';
 import Piscina from 'piscina';
 
 import { PidstreamError } from '../../common/errors.js';
+import { RawInflater } from '../../native/libdeflate.js';
 import type {
   DecodeFailure,
   DecodeOutput,
@@ -23,9 +24,9 @@ import type {
 import { RecordDamage, RecordDecoder, type DecodedChunk } from './decoder.js';
 
 /**
- * Output buffer of one inflate step: the sink's blocks hold at most 64 KiB of records plus one
- * record, so one step inflates a block. zlib's default of 16 KiB made it a chain of steps and
- * copies.
+ * node:zlib's output buffer of one inflate step, where libdeflate is missing: the sink's blocks
+ * hold at most 64 KiB of records plus one record, so one step inflates a block. zlib's default
+ * of 16 KiB made it a chain of steps and copies.
  */
 const INFLATE_CHUNK_BYTES = 256 * 1024;
 
@@ -58,6 +59,35 @@ class TransferredOutput {
   }
 }
 
+/** Room first offered for a block's records; the sink's blocks hold about 64 KiB. */
+const INITIAL_RECORDS_BYTES = 1024 * 1024;
+/** Cap on a block's inflated records: a block claiming more is treated as damage. */
+const MAX_RECORDS_BYTES = 256 * 1024 * 1024;
+
+const inflater = RawInflater.open();
+let recordsBytes = INITIAL_RECORDS_BYTES;
+
+/** Inflates a block's records into the decoder's input; returns their length. */
+function inflateBlock(data: Uint8Array, codec: DecodeTask['codec']): number {
+  if (codec === 'null') {
+    decoder.input(data.length).set(data);
+    return data.length;
+  }
+  if (inflater === null) {
+    const records = inflateRawSync(data, { chunkSize: INFLATE_CHUNK_BYTES });
+    decoder.input(records.length).set(records);
+    return records.length;
+  }
+  for (;;) {
+    const length = inflater.inflate(data, decoder.input(recordsBytes));
+    if (length >= 0) return length;
+    if (recordsBytes >= MAX_RECORDS_BYTES) {
+      throw new RangeError(`its records inflate to more than ${MAX_RECORDS_BYTES} bytes`);
+    }
+    recordsBytes *= 2;
+  }
+}
+
 function run(task: DecodeTask): DecodeOutput {
   const chunks: DecodedChunk[] = [];
   const keep = (chunk: DecodedChunk): void => {
@@ -69,15 +99,22 @@ function run(task: DecodeTask): DecodeOutput {
   for (let b = 0; b < blocks.length; b += 3) {
     const data = new Uint8Array(task.data, blocks[b]!, blocks[b + 1]!);
     const count = blocks[b + 2]!;
-    const inflated =
-      task.codec === 'deflate' ? inflateRawSync(data, { chunkSize: INFLATE_CHUNK_BYTES }) : data;
+    const where = `reading ${task.file}: block ${task.firstBlock + b / 3}`;
+    let length: number;
     try {
-      skipped += decoder.decode(inflated, count, -1, keep);
+      length = inflateBlock(data, task.codec);
+    } catch (err) {
+      throw new PidstreamError('PIDSTREAM_ERR_DECODE', `${where}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    try {
+      skipped += decoder.decodeInput(length, count, -1, keep);
     } catch (err) {
       if (!(err instanceof RecordDamage)) throw err;
       throw new PidstreamError(
         'PIDSTREAM_ERR_DECODE',
-        `reading ${task.file}: block ${task.firstBlock + b / 3}, record ${err.record}: ${err.message}`,
+        `${where}, record ${err.record}: ${err.message}`,
         { cause: err },
       );
     }

@@ -297,6 +297,7 @@ interface DecoderExports {
   alloc(size: number): number;
   configure(index: number, program: number, layout: number): void;
   input(len: number): number;
+  pad(len: number): void;
   setWindow(since: bigint, until: bigint): void;
   begin(len: number, count: number, branch: number): void;
   run(): number;
@@ -423,18 +424,36 @@ export class RecordDecoder {
     branch: number,
     onFull: (chunk: DecodedChunk) => void,
   ): number {
+    this.input(records.length).set(records);
+    return this.decodeInput(records.length, count, branch, onFull);
+  }
+
+  /**
+   * Room for `capacity` bytes of records inside the module, for a caller that writes them
+   * there itself (an inflater); valid until the next call on this decoder.
+   */
+  input(capacity: number): Uint8Array {
+    const at = this.#wasm.input(capacity);
+    return new Uint8Array(this.#wasm.memory.buffer, at, capacity);
+  }
+
+  /** As `decode`, for `length` bytes of records written through `input`. */
+  decodeInput(
+    length: number,
+    count: number,
+    branch: number,
+    onFull: (chunk: DecodedChunk) => void,
+  ): number {
     const wasm = this.#wasm;
-    const at = wasm.input(records.length);
-    new Uint8Array(wasm.memory.buffer, at, records.length).set(records);
-    wasm.begin(records.length, count, branch);
+    wasm.pad(length);
+    wasm.begin(length, count, branch);
     for (;;) {
       const status = wasm.run();
       if (status === STATUS_DONE) return wasm.skipped();
       if (status !== STATUS_FULL) {
         throw new RecordDamage(status, wasm.errorRecord(), wasm.errorOffset());
       }
-      const type = wasm.full();
-      onFull(this.takeChunk(type)!);
+      onFull(this.takeChunk(wasm.full())!);
     }
   }
 

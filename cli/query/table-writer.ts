@@ -11,12 +11,12 @@
  * dictionary; on the benchmark that join and the second copy of every row cost DuckDB about as
  * much CPU as the decoding (docs/query.md has the figures).
  *
- * Chunks are queued and written in rounds: each round is one `INSERT … SELECT` from a table
- * function that hands DuckDB the chunks queued when the round began, filled on this thread as
- * DuckDB asks for them. DuckDB's threads do the insert itself (statistics, string storage) in
- * parallel, where an appender would do all of it on this thread: on the benchmark the appender
- * alone took about 1.7 µs of this thread per event, more than a core allows at the target rate.
- * Chunks that arrive while a round runs wait for the next; rows keep no order.
+ * Chunks are queued and written by an `INSERT … SELECT` from a table function that hands
+ * DuckDB queued chunks, filled on this thread as DuckDB asks for them, until the queue is empty
+ * when it asks: while the decoders keep up, one insert takes the whole load. The insert itself
+ * (statistics, string storage) runs on the thread that executes the query, not on this one: an
+ * appender did all of it here, about 1.7 µs of this thread per benchmark event, more than one
+ * core allows at the target rate alongside the decoders. Rows keep no order.
  *
  * Dictionary ids are per decoder, so the writer keeps the values of each decoder's keys apart:
  * `source` names the decoder (the main thread's, or a decode worker's).
@@ -46,14 +46,17 @@ export const STORE_SCHEMA = 'pidstream_events';
 /** Keys of a table when it is made, and the factor it grows by. */
 const INITIAL_KEYS = 256;
 /**
- * Rows queued before a round starts: enough that a round's planning and its threads' start
- * cost little beside the insert, few enough that DuckDB works while the decoders decode.
+ * Rows queued before an insert starts: an insert that ends with a row group of DuckDB's
+ * (122,880 rows) full or more is merged into the table whole; a smaller one is copied again.
  */
-const ROUND_ROWS = 64 * CHUNK_ROWS;
-/** DuckDB threads that insert one round's chunks. */
-const INSERT_THREADS = 2;
-/** The table function that hands a round's chunks to DuckDB; its argument names the table. */
-const SCAN_FUNCTION = 'pidstream_load_round';
+const START_ROWS = 64 * CHUNK_ROWS;
+/**
+ * Rows queued beyond which decoding waits for the insert: small, since what is queued when
+ * the decoders finish is inserted by one thread while the others have nothing to do.
+ */
+const MAX_QUEUED_ROWS = 96 * CHUNK_ROWS;
+/** The table function that hands queued chunks to DuckDB; its argument names the writer. */
+const SCAN_FUNCTION = 'pidstream_queued_chunks';
 
 /** How one column of the final table is filled from a chunk. */
 type Filler =
@@ -108,14 +111,14 @@ function readLength(key: Uint8Array, pos: number): { value: number; end: number 
   return { value: n % 2 === 0 ? n / 2 : -(n + 1) / 2, end: pos };
 }
 
-/** A chunk waiting for its round, with the key tables it was decoded against. */
+/** A chunk waiting for the insert, with the key tables it was decoded against. */
 interface Queued {
   chunk: DecodedChunk;
   tables: KeyTable[];
 }
 
 /**
- * The writers of every load in this process, by the token their rounds pass to the round
+ * The writers of every load in this process, by the token their inserts pass to the table
  * function. DuckDB keeps functions in the database's catalog, so the function is registered
  * once per instance and finds its writer here.
  */
@@ -123,7 +126,7 @@ const writers = new Map<string, TableWriter>();
 const registered = new WeakSet<DuckDBInstance>();
 let tokens = 0;
 
-function registerRoundFunction(instance: DuckDBInstance, connection: DuckDBConnection): void {
+function registerQueueFunction(instance: DuckDBInstance, connection: DuckDBConnection): void {
   if (registered.has(instance)) return;
   connection.registerTableFunction(
     DuckDBTableFunction.create({
@@ -138,7 +141,8 @@ function registerRoundFunction(instance: DuckDBInstance, connection: DuckDBConne
         writer.describe((name, type) => info.addResultColumn(name, type));
         info.setBindData({ writer });
       },
-      initFunction: (info) => info.setMaxThreads(INSERT_THREADS),
+      // One thread: the load runs with DuckDB's `threads` at 1 (load.ts).
+      initFunction: () => undefined,
       mainFunction: (info, output) => {
         const { writer } = info.bindData as { writer: TableWriter };
         writer.nextChunk(info, output);
@@ -162,12 +166,15 @@ export class TableWriter {
   readonly #words = new Int32Array(CHUNK_ROWS * 4);
   readonly #templates = new Int32Array(CHUNK_ROWS);
   readonly #mask = new Uint8Array(VALIDITY_BYTES);
+  /** Chunks waiting for the insert, from `#head` on. */
   #queued: Queued[] = [];
+  #head = 0;
   #queuedRows = 0;
-  /** The chunks of the round DuckDB is inserting, and the next one to hand it. */
-  #round: Queued[] = [];
-  #roundNext = 0;
+  /** Key tables of the chunks the running insert was handed: their strings must outlive it. */
+  #inserting = new Set<KeyTable[]>();
   #running: Promise<void> | null = null;
+  /** Calls waiting for the queue to shrink below MAX_QUEUED_ROWS. */
+  #waiting: (() => void)[] = [];
   #failure: unknown = undefined;
   #rows = 0;
 
@@ -188,7 +195,7 @@ export class TableWriter {
 
   /**
    * Makes the (empty) final table of `plan`'s event type. The writer inserts through its own
-   * connection, so the rounds of several tables can run at once.
+   * connection, so the inserts of several tables can run at once.
    */
   static async create(
     instance: DuckDBInstance,
@@ -208,9 +215,7 @@ export class TableWriter {
       return { kind: 'list', group, member, list: new ListColumn(column, column.schema) };
     });
     const own = await instance.connect();
-    // Rows need no order (the views are sets), and without it DuckDB inserts in parallel.
-    await own.run('SET preserve_insertion_order = false');
-    registerRoundFunction(instance, own);
+    registerQueueFunction(instance, own);
     const writer = new TableWriter(plan, own, { types, fillers });
     writers.set(writer.#token, writer);
     return writer;
@@ -286,59 +291,68 @@ export class TableWriter {
     this.#tables(source)[group] = new KeyTable(this.plan.groups[group]!.length);
   }
 
-  /** Queues a chunk a decoder filled (its keys were added before); starts a round when due. */
+  /** Queues a chunk a decoder filled (its keys were added before); starts an insert when due. */
   queue(source: number, chunk: DecodedChunk): void {
     this.#throwFailure();
     this.#queued.push({ chunk, tables: [...this.#tables(source)] });
     this.#queuedRows += chunk.rows;
-    if (this.#running === null && this.#queuedRows >= ROUND_ROWS) this.#startRound();
+    if (this.#running === null && this.#queuedRows >= START_ROWS) this.#startInsert();
   }
 
-  /** Rows queued and not yet in a round: what the load holds back for this table. */
-  get queuedRows(): number {
-    return this.#queuedRows;
+  /** Resolves once fewer than MAX_QUEUED_ROWS rows wait for the insert. */
+  async room(): Promise<void> {
+    while (this.#queuedRows >= MAX_QUEUED_ROWS) {
+      if (this.#running === null) this.#startInsert();
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      this.#throwFailure();
+    }
   }
 
-  /** Resolves when no round is running. */
-  async settled(): Promise<void> {
-    while (this.#running !== null) await this.#running;
-    this.#throwFailure();
-  }
-
-  /** Hands every queued chunk to a new round and starts its insert. */
-  #startRound(): void {
-    this.#round = this.#queued;
-    this.#roundNext = 0;
-    this.#queued = [];
-    this.#queuedRows = 0;
+  /**
+   * One `INSERT … SELECT` from the queue function, which hands DuckDB queued chunks until the
+   * queue is empty when DuckDB asks for the next.
+   */
+  #startInsert(): void {
     const sql = `INSERT INTO ${STORE_SCHEMA}.${quoteIdent(this.table)} SELECT * FROM ${SCAN_FUNCTION}('${this.#token}')`;
+    const ended = (err?: unknown): void => {
+      this.#running = null;
+      this.#inserting = new Set();
+      if (err !== undefined) this.#failure ??= err;
+      this.#wake();
+      if (err === undefined && this.#queuedRows >= START_ROWS) this.#startInsert();
+    };
     this.#running = this.#connection.run(sql).then(
-      () => {
-        this.#running = null;
-        this.#round = [];
-        if (this.#queuedRows >= ROUND_ROWS) this.#startRound();
-      },
-      (err: unknown) => {
-        this.#running = null;
-        this.#round = [];
-        this.#failure ??= err;
-      },
+      () => ended(),
+      (err: unknown) => ended(err),
     );
   }
 
-  /** The table's columns, for the round function's bind. */
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** The table's columns, for the queue function's bind. */
   describe(addColumn: (name: string, type: DuckDBType) => void): void {
     this.plan.columns.forEach((column, i) => addColumn(column.name, this.#types[i]!));
   }
 
-  /** Called by DuckDB's insert threads, one at a time on this thread: the round's next chunk. */
+  /** Called by DuckDB's insert, on this thread: the next queued chunk, or none to end. */
   nextChunk(info: DuckDBTableFunctionInfo, output: DuckDBDataChunk): void {
-    const queued = this.#round[this.#roundNext];
+    const queued = this.#queued[this.#head];
     if (queued === undefined) {
       output.rowCount = 0;
       return;
     }
-    this.#roundNext++;
+    this.#queued[this.#head++] = undefined as unknown as Queued;
+    if (this.#head === this.#queued.length) {
+      this.#queued = [];
+      this.#head = 0;
+    }
+    this.#queuedRows -= queued.chunk.rows;
+    this.#inserting.add(queued.tables);
+    if (this.#queuedRows < MAX_QUEUED_ROWS && this.#waiting.length > 0) this.#wake();
     try {
       output.rowCount = queued.chunk.rows;
       this.#fill(output, queued);
@@ -381,12 +395,12 @@ export class TableWriter {
     }
   }
 
-  /** Writes what is still queued, waits for the last round; returns the rows written. */
+  /** Writes what is still queued and waits for it; returns the rows written. */
   async finish(): Promise<number> {
-    await this.settled();
-    if (this.#queuedRows > 0) {
-      this.#startRound();
-      await this.settled();
+    while (this.#running !== null || this.#queuedRows > 0) {
+      if (this.#running === null) this.#startInsert();
+      await this.#running;
+      this.#throwFailure();
     }
     writers.delete(this.#token);
     this.#connection.closeSync();
