@@ -21,6 +21,7 @@ import type { SynthEvent } from '../cli/synth/generator.js';
 import { PidstreamError } from '../common/errors.js';
 import { EVENT_NAMES, schemaJson, type EventName } from '../schemas/index.js';
 import { blockSpanAt, decodeHeader } from '../streams/ocf.js';
+import type { ReadEvent } from '../streams/types.js';
 
 const START_US = Date.UTC(2026, 0, 1) * 1000;
 /** Small tasks, so that the load takes many and both decode workers get some. */
@@ -149,19 +150,29 @@ describe('pidstream query load', () => {
 
   it('loads the same values from events handed one by one, as from a Kafka topic', async () => {
     await withDatabase(async (instance, connection) => {
-      const stream = events.map((e, i) => ({
-        name: e.name,
-        bytes: e.bytes,
-        timeUs: e.timeUs,
-        position: `event ${i}`,
-      }));
-      const stats = await loadEvents(instance, connection, { events: stream });
+      const stats = await loadEvents(instance, connection, { events: oneByOne() });
 
       expect(stats.events).toBe(events.length);
       for (const name of EVENT_NAMES) {
         expect(await differences(connection, name, decoded)).toEqual([0, 0]);
       }
     });
+  });
+
+  it('keeps every value when dictionaries start again from id 0 during the load', async () => {
+    for (const input of [{ files: join(dir, 'avro') }, { events: oneByOne() }]) {
+      await withDatabase(async (instance, connection) => {
+        const stats = await loadEvents(instance, connection, input, undefined, {
+          taskBytes: TASK_BYTES,
+          dictionaryMaxKeys: 3,
+        });
+
+        expect(stats.events).toBe(events.length);
+        for (const name of EVENT_NAMES) {
+          expect(await differences(connection, name, decoded)).toEqual([0, 0]);
+        }
+      });
+    }
   });
 
   it('keeps only the events of the window, counting the others as skipped', async () => {
@@ -238,6 +249,16 @@ describe('pidstream query load', () => {
     });
   });
 });
+
+/** The events as a source that reads them one at a time hands them on. */
+function oneByOne(): ReadEvent[] {
+  return events.map((e, i) => ({
+    name: e.name,
+    bytes: e.bytes,
+    timeUs: e.timeUs,
+    position: `event ${i}`,
+  }));
+}
 
 /** Records in the blocks that end at or before `end`. */
 function countUpTo(

@@ -19,6 +19,8 @@ export interface DecodeWorkerData {
   /** Wall-clock microseconds; records outside [since, until) are read and dropped. */
   since: number;
   until: number;
+  /** Keys a dictionary holds before it starts again (decoder.ts). */
+  dictionaryMaxKeys: number;
 }
 
 export interface DecodeTask {

@@ -35,7 +35,7 @@ if (workerData === undefined) {
   throw new Error('cli/query/decode-worker.js run without workerData: DecodeWorkerData');
 }
 const source = Atomics.add(new Int32Array(workerData.sources), 0, 1) + 1;
-const decoder = new RecordDecoder();
+const decoder = new RecordDecoder(workerData.dictionaryMaxKeys);
 decoder.setWindow(workerData.since, workerData.until);
 
 /** The result, with every buffer it holds listed for transfer. */

@@ -377,8 +377,11 @@ export class RecordDecoder {
   readonly #wasm: DecoderExports;
   /** Per type and group: keys already handed on by `takeKeys`. */
   readonly #reported: number[][];
+  readonly #maxKeys: number;
 
-  constructor() {
+  /** `maxKeys`: DICTIONARY_MAX_KEYS unless a test wants dictionaries to start again often. */
+  constructor(maxKeys = DICTIONARY_MAX_KEYS) {
+    this.#maxKeys = maxKeys;
     this.plans = EVENT_NAMES.map(eventPlan);
     const instance = new WebAssembly.Instance(decoderModule(), {
       env: {
@@ -508,7 +511,7 @@ export class RecordDecoder {
 
   /**
    * Starts again from id 0 in each dictionary of `type` (every type when null) that holds more
-   * than DICTIONARY_MAX_KEYS keys or DICTIONARY_MAX_BYTES bytes. Call it only after the chunks
+   * than its maximum of keys or DICTIONARY_MAX_BYTES bytes. Call it only after the chunks
    * and keys so far were taken: the caller passes the returned resets on with them.
    */
   resetFullDictionaries(type: number | null = null): KeyReset[] {
@@ -518,8 +521,7 @@ export class RecordDecoder {
       if (type !== null && t !== type) continue;
       for (let group = 0; group < this.plans[t]!.groups.length; group++) {
         const full =
-          wasm.keyCount(t, group) > DICTIONARY_MAX_KEYS ||
-          wasm.keyBytes(t, group) > DICTIONARY_MAX_BYTES;
+          wasm.keyCount(t, group) > this.#maxKeys || wasm.keyBytes(t, group) > DICTIONARY_MAX_BYTES;
         if (!full) continue;
         wasm.resetKeys(t, group);
         this.#reported[t]![group] = 0;

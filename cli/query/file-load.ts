@@ -22,6 +22,7 @@ import { AvroFileSource, READ_BLOCK_MAX_BYTES } from '../../streams/avro-file-so
 import { blockSpanAt, decodeHeader, type OcfBlockSpan, type OcfHeader } from '../../streams/ocf.js';
 import type { ReadEvent } from '../../streams/types.js';
 import { canonicalForm } from '../../streams/wire.js';
+import { DICTIONARY_MAX_KEYS } from './decoder.js';
 import type {
   DecodeOutput,
   DecodeResult,
@@ -70,6 +71,8 @@ export interface FileLoadOptions {
   ready: () => Promise<void>;
   /** Compressed bytes per task; TASK_BYTES unless a test wants many small tasks. */
   taskBytes?: number;
+  /** Keys per dictionary before it starts again; decoder.ts's default unless a test says. */
+  dictionaryMaxKeys?: number;
 }
 
 export async function loadFiles(
@@ -80,7 +83,7 @@ export async function loadFiles(
   const current = canonicalForm(fileSchemaJson());
   const stats: FileLoadStats = { skipped: 0, partialBytes: 0 };
   const taskBytes = options.taskBytes ?? TASK_BYTES;
-  const pool = new DecodePool(window, options.ready, (output) => {
+  const pool = new DecodePool(window, options, (output) => {
     stats.skipped += output.skipped;
     options.write(output);
   });
@@ -266,11 +269,12 @@ class DecodePool {
   readonly #inFlight = new Set<Promise<void>>();
   #failure: unknown = undefined;
 
-  constructor(window: Window, ready: () => Promise<void>, write: (output: DecodeOutput) => void) {
+  constructor(window: Window, options: FileLoadOptions, write: (output: DecodeOutput) => void) {
     const workerData: DecodeWorkerData = {
       sources: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
       since: window.since,
       until: window.until,
+      dictionaryMaxKeys: options.dictionaryMaxKeys ?? DICTIONARY_MAX_KEYS,
     };
     // Every worker lives for the whole load: a replacement would be a new source.
     this.#pool = new Piscina({
@@ -281,7 +285,7 @@ class DecodePool {
       workerData,
     });
     this.#write = write;
-    this.#ready = ready;
+    this.#ready = options.ready;
   }
 
   /** Queues a task; waits first while TASKS_IN_FLIGHT tasks are, or the tables are behind. */

@@ -43,6 +43,8 @@ export type EventInput =
 export interface LoadOptions {
   /** Compressed bytes per decode task (file-load.ts's TASK_BYTES unless a test says). */
   taskBytes?: number;
+  /** Keys per dictionary before it starts again (decoder.ts's default unless a test says). */
+  dictionaryMaxKeys?: number;
 }
 
 /** The source number of this thread's decoder; the workers count from 1. */
@@ -55,15 +57,17 @@ async function backlog(writers: readonly TableWriter[]): Promise<void> {
 /** Decodes events one by one on this thread and writes each chunk as it fills. */
 class EventWriter {
   readonly #writers: TableWriter[];
+  readonly #maxKeys: number | undefined;
   #decoder: RecordDecoder | null = null;
 
-  constructor(writers: TableWriter[]) {
+  constructor(writers: TableWriter[], maxKeys: number | undefined) {
     this.#writers = writers;
+    this.#maxKeys = maxKeys;
   }
 
   add(event: ReadEvent): void {
     // Made on the first event: a load of current files never needs it.
-    this.#decoder ??= new RecordDecoder();
+    this.#decoder ??= new RecordDecoder(this.#maxKeys);
     const type = EVENT_NAMES.indexOf(event.name);
     try {
       this.#decoder.decode(event.bytes, 1, type, (chunk) => this.#write(chunk));
@@ -130,7 +134,7 @@ async function load(
   }
   const since = window.sinceUs ?? -Infinity;
   const until = window.untilUs ?? Infinity;
-  const events = new EventWriter(writers);
+  const events = new EventWriter(writers, options.dictionaryMaxKeys);
   let skipped = 0;
   let partialBytes = 0;
   const addEvent = (event: ReadEvent): void => {
