@@ -13,10 +13,11 @@
  *
  * Chunks are queued and written by an `INSERT … SELECT` from a table function that hands
  * DuckDB queued chunks, filled on this thread as DuckDB asks for them, until the queue is empty
- * when it asks: while the decoders keep up, one insert takes the whole load. The insert itself
- * (statistics, string storage) runs on the thread that executes the query, not on this one: an
- * appender did all of it here, about 1.7 µs of this thread per benchmark event, more than one
- * core allows at the target rate alongside the decoders. Rows keep no order.
+ * when it asks: while the decoders keep up, one insert takes the whole load, and when it falls
+ * behind them a second one shares the queue. The insert itself (statistics, string storage)
+ * runs on the thread that executes the query, not on this one: an appender did all of it here,
+ * about 1.7 µs of this thread per benchmark event, more than one core allows at the target rate
+ * alongside the decoders. Rows keep no order.
  *
  * Dictionary ids are per decoder, so the writer keeps the values of each decoder's keys apart:
  * `source` names the decoder (the main thread's, or a decode worker's).
@@ -55,6 +56,8 @@ const START_ROWS = 64 * CHUNK_ROWS;
  * the decoders finish is inserted by one thread while the others have nothing to do.
  */
 const MAX_QUEUED_ROWS = 96 * CHUNK_ROWS;
+/** Inserts that may share one table's queue. */
+const INSERTERS = 2;
 /** The table function that hands queued chunks to DuckDB; its argument names the writer. */
 const SCAN_FUNCTION = 'pidstream_queued_chunks';
 
@@ -156,7 +159,9 @@ export class TableWriter {
   readonly plan: EventPlan;
   readonly table: string;
   readonly #token = `${process.pid}:${++tokens}`;
-  readonly #connection: DuckDBConnection;
+  /** Connections with no insert running. */
+  readonly #idle: DuckDBConnection[];
+  readonly #connections: DuckDBConnection[];
   readonly #types: DuckDBType[];
   readonly #fillers: Filler[];
   readonly #lists = new Map<Column, ListColumn>();
@@ -172,7 +177,7 @@ export class TableWriter {
   #queuedRows = 0;
   /** Key tables of the chunks the running insert was handed: their strings must outlive it. */
   #inserting = new Set<KeyTable[]>();
-  #running: Promise<void> | null = null;
+  readonly #running = new Set<Promise<void>>();
   /** Calls waiting for the queue to shrink below MAX_QUEUED_ROWS. */
   #waiting: (() => void)[] = [];
   #failure: unknown = undefined;
@@ -180,12 +185,13 @@ export class TableWriter {
 
   private constructor(
     plan: EventPlan,
-    connection: DuckDBConnection,
+    connections: DuckDBConnection[],
     parts: { types: DuckDBType[]; fillers: Filler[] },
   ) {
     this.plan = plan;
     this.table = VIEW_OF[plan.name];
-    this.#connection = connection;
+    this.#connections = connections;
+    this.#idle = [...connections];
     this.#types = parts.types;
     this.#fillers = parts.fillers;
     for (const filler of parts.fillers) {
@@ -194,8 +200,8 @@ export class TableWriter {
   }
 
   /**
-   * Makes the (empty) final table of `plan`'s event type. The writer inserts through its own
-   * connection, so the inserts of several tables can run at once.
+   * Makes the (empty) final table of `plan`'s event type. The writer inserts through
+   * connections of its own, so the inserts of several tables, and two of one, can run at once.
    */
   static async create(
     instance: DuckDBInstance,
@@ -214,8 +220,9 @@ export class TableWriter {
       if (column.kind !== 'complex') return { kind: 'words', group, member };
       return { kind: 'list', group, member, list: new ListColumn(column, column.schema) };
     });
-    const own = await instance.connect();
-    registerQueueFunction(instance, own);
+    const own: DuckDBConnection[] = [];
+    for (let i = 0; i < INSERTERS; i++) own.push(await instance.connect());
+    registerQueueFunction(instance, own[0]!);
     const writer = new TableWriter(plan, own, { types, fillers });
     writers.set(writer.#token, writer);
     return writer;
@@ -296,13 +303,16 @@ export class TableWriter {
     this.#throwFailure();
     this.#queued.push({ chunk, tables: [...this.#tables(source)] });
     this.#queuedRows += chunk.rows;
-    if (this.#running === null && this.#queuedRows >= START_ROWS) this.#startInsert();
+    if (this.#running.size === 0 && this.#queuedRows >= START_ROWS) this.#startInsert();
   }
 
-  /** Resolves once fewer than MAX_QUEUED_ROWS rows wait for the insert. */
+  /**
+   * Resolves once fewer than MAX_QUEUED_ROWS rows wait for the inserts. While they wait, one
+   * insert has fallen behind the decoders: a second one shares the queue.
+   */
   async room(): Promise<void> {
     while (this.#queuedRows >= MAX_QUEUED_ROWS) {
-      if (this.#running === null) this.#startInsert();
+      if (this.#idle.length > 0) this.#startInsert();
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
       this.#throwFailure();
     }
@@ -313,18 +323,24 @@ export class TableWriter {
    * queue is empty when DuckDB asks for the next.
    */
   #startInsert(): void {
+    const connection = this.#idle.pop();
+    if (connection === undefined) return;
     const sql = `INSERT INTO ${STORE_SCHEMA}.${quoteIdent(this.table)} SELECT * FROM ${SCAN_FUNCTION}('${this.#token}')`;
     const ended = (err?: unknown): void => {
-      this.#running = null;
-      this.#inserting = new Set();
+      this.#running.delete(running);
+      this.#idle.push(connection);
+      if (this.#running.size === 0) this.#inserting = new Set();
       if (err !== undefined) this.#failure ??= err;
       this.#wake();
-      if (err === undefined && this.#queuedRows >= START_ROWS) this.#startInsert();
+      if (err === undefined && this.#running.size === 0 && this.#queuedRows >= START_ROWS) {
+        this.#startInsert();
+      }
     };
-    this.#running = this.#connection.run(sql).then(
+    const running: Promise<void> = connection.run(sql).then(
       () => ended(),
       (err: unknown) => ended(err),
     );
+    this.#running.add(running);
   }
 
   #wake(): void {
@@ -397,13 +413,13 @@ export class TableWriter {
 
   /** Writes what is still queued and waits for it; returns the rows written. */
   async finish(): Promise<number> {
-    while (this.#running !== null || this.#queuedRows > 0) {
-      if (this.#running === null) this.#startInsert();
-      await this.#running;
+    while (this.#running.size > 0 || this.#queuedRows > 0) {
+      if (this.#running.size === 0) this.#startInsert();
+      await Promise.all([...this.#running]);
       this.#throwFailure();
     }
     writers.delete(this.#token);
-    this.#connection.closeSync();
+    for (const connection of this.#connections) connection.closeSync();
     return this.#rows;
   }
 
