@@ -26,7 +26,7 @@ export const DECODER_WASM_PATH = distFile('cli/query/decoder.wasm');
 
 /**
  * Keys one dictionary may hold, and the bytes they may take, before it starts again from id 0
- * (`DecodedKeys.reset`): bounds the memory a load of nearly unique values holds, here and in the
+ * (a `KeyReset`): bounds the memory a load of nearly unique values holds, here and in the
  * table writer, at the cost of decoding a value again when it comes back after a reset.
  */
 export const DICTIONARY_MAX_KEYS = 262_144;
@@ -73,7 +73,7 @@ const DAMAGE: Record<number, string> = {
 
 type Json = Record<string, unknown>;
 
-/** The dictionary groups of one event type: their columns, in schema order. */
+/** How one event type is decoded: its columns, its dictionary groups and its chunk layout. */
 export interface EventPlan {
   name: EventName;
   columns: Column[];
