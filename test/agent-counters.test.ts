@@ -12,20 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type AgentRun, startAgent } from './support/agent.js';
+import { scrapeSamples } from './support/metrics.js';
 
 const SLEEPERS = 50;
 /** Attempts at reading the gauge and the descriptors while no process starts or ends. */
 const QUIET_ATTEMPTS = 200;
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(pidstream_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (m !== null) samples.set(m[1] as string, Number(m[2]));
-  }
-  return samples;
-}
 
 function pidfds(pid: number): number {
   let n = 0;
@@ -54,7 +45,7 @@ async function watchedMatchesPidfds(
   let last = { watched: -1, pidfds: -2 };
   for (let i = 0; i < QUIET_ATTEMPTS; i++) {
     const before = pidfds(pid);
-    const watched = (await scrape(url)).get(WATCHED) ?? -1;
+    const watched = (await scrapeSamples(url)).get(WATCHED) ?? -1;
     const after = pidfds(pid);
     last = { watched, pidfds: after };
     if (before === after && watched === after) return last;
@@ -99,20 +90,20 @@ describe('the watcher thread’s counters in a running agent', () => {
   });
 
   it('counts the exits of killed children by where their status came from', async () => {
-    const before = await scrape(url);
+    const before = await scrapeSamples(url);
     const exited = Promise.all(
       sleepers.map((s) => new Promise((resolve) => s.once('exit', resolve))),
     );
     for (const s of sleepers) s.kill('SIGKILL');
     await exited;
-    let after = await scrape(url);
+    let after = await scrapeSamples(url);
     for (
       let i = 0;
       i < 200 && exitsFrom(after, 'PIDFD') - exitsFrom(before, 'PIDFD') < SLEEPERS;
       i++
     ) {
       await sleep(20);
-      after = await scrape(url);
+      after = await scrapeSamples(url);
     }
     // The sleepers lived long enough to be watched: every exit came from its pidfd.
     expect(exitsFrom(after, 'PIDFD') - exitsFrom(before, 'PIDFD')).toBeGreaterThanOrEqual(SLEEPERS);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { EventName } from '../schemas/index.js';
 import { type AgentRun, readEvents, startAgent } from './support/agent.js';
+import { scrapeSamples } from './support/metrics.js';
 
 const run = promisify(execFile);
 const CHILDREN = 300;
@@ -20,16 +21,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | nul
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(pidstream_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (m !== null) samples.set(m[1] as string, Number(m[2]));
-  }
-  return samples;
 }
 
 const eventsOf = (samples: Map<string, number>, type: EventName): number =>
@@ -61,7 +52,7 @@ describe('metrics of a running agent', () => {
       const marker = `metrics-${randomUUID()}`;
       await run('/bin/sh', ['-c', `for i in $(seq ${CHILDREN}); do /bin/true ${marker}; done`]);
       const samples = await waitFor('the exits to be counted', async () => {
-        const s = await scrape(url);
+        const s = await scrapeSamples(url);
         return eventsOf(s, 'ProcessExit') >= CHILDREN ? s : null;
       });
       expect(await agent.stop()).toBe(0);
