@@ -1,6 +1,7 @@
 /**
- * The coredump server under load: ten crashes at once are all captured, and a 1 GiB core
- * streams through the agent (analysed and stored) without the agent's memory growing with it.
+ * The coredump server under load: ten crashes at once are all captured, a 1 GiB core streams
+ * through the agent (analysed and stored) without the agent's memory growing with it, and a
+ * large core that is only analysed is analysed from the ranges its reader thread kept.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -24,6 +25,11 @@ import { unzstd } from './support/zstd.js';
 
 const AT_ONCE = 10;
 const HEAP_MIB = 1024;
+/**
+ * A heap far past what the reader thread reads ahead while the plan is made (8 MiB): the
+ * mappings after it (libc, the stack) stream after the hand-over of the ranges to the thread.
+ */
+const ANALYSED_HEAP_MIB = 256;
 /**
  * The agent's peak RSS may grow by at most this while a 1 GiB core passes: the head, the
  * planned ranges (16 MiB cap), the reader threads' 8 MiB of slots (which are also the compressor's
@@ -100,4 +106,27 @@ describe('coredump server under load', () => {
     expect(core.length).toBe(e.core_size);
     expect(heapGibPagesInOrder(core, HEAP_MIB)).toBe((HEAP_MIB * 1024 * 1024) / 4096);
   }, 600_000);
+
+  it('analyses a large core it does not store from the ranges its reader thread kept', async () => {
+    const heap = buildHeapGib(dir);
+    const { result, events } = await withCrashAgent([], () =>
+      crash([heap, String(ANALYSED_HEAP_MIB)]),
+    );
+    const e = coredumpOf(events, result.pid);
+    expect(e.verdict).toBe('ACCEPTED');
+    expect(e.stored).toBeNull();
+    expect(e.truncated).toBe(false);
+    expect(e.core_size).toBeGreaterThan(ANALYSED_HEAP_MIB * 1024 * 1024);
+    expect(e.analysis_error).toBeNull();
+    expect(e.signal).toBe(11);
+    expect(e.fault_address).toBe(0);
+    const libc = e.modules.find((m) => /libc\.so\.6$/.test(m.path));
+    expect(libc?.build_id).toBe(readelfBuildId(libc?.path ?? ''));
+    expect(e.modules.find((m) => m.path === heap)?.build_id).toBe(readelfBuildId(heap));
+    // The crashing instruction, then the return into libc found on the stack, the last mapping.
+    expect(e.backtrace.slice(0, 2).map((f) => [f.module, f.method])).toEqual([
+      [heap, 'PC'],
+      [libc?.path, 'STACK_SCAN'],
+    ]);
+  }, 300_000);
 });

@@ -12,8 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { CoreRanges } from '../ingest/coredump/ranges.js';
 import { CoreReader, type CoreSink } from '../ingest/coredump/reader.js';
-import { READ_CHUNK_BYTES, READ_SLOTS } from '../ingest/coredump/reader-protocol.js';
+import { type Kept, READ_CHUNK_BYTES, READ_SLOTS } from '../ingest/coredump/reader-protocol.js';
 import { accept, close } from '../native/libc.js';
 import { listenUnix } from '../native/unix-socket.js';
 
@@ -86,6 +87,8 @@ class Recorder implements CoreSink {
   readonly chunks: Buffer[] = [];
   readonly hash = createHash('sha256');
   readonly ended: Promise<Error | null>;
+  /** What the thread kept itself, once ended. */
+  kept: Kept | null = null;
   #end: (err: Error | null) => void = () => undefined;
   readonly #holding: Holding;
 
@@ -104,7 +107,8 @@ class Recorder implements CoreSink {
     if (this.#holding.keep?.(index) !== true) reader.release(slot);
   }
 
-  onEnd(err: Error | null): void {
+  onEnd(err: Error | null, kept: Kept): void {
+    this.kept = kept;
     this.#end(err);
   }
 
@@ -201,5 +205,85 @@ describe('core reader thread', () => {
     } finally {
       closeSync(fd);
     }
+  });
+
+  describe('after a keep', () => {
+    const C = READ_CHUNK_BYTES;
+    /** A range inside the first chunk, one across its end, one further on, one past the end. */
+    const planned = [
+      { offset: 100, length: 50 },
+      { offset: C - 10, length: 20 },
+      { offset: 3 * C + 5, length: 4096 },
+      { offset: 6 * C + 700, length: 200 },
+    ];
+
+    /** Sends the first chunk, hands the ranges over once it came, then sends the rest. */
+    async function readWithKeep(
+      bytes: Buffer,
+      maxBytes: number,
+    ): Promise<{ sink: Recorder; ranges: CoreRanges; client: Socket }> {
+      const { client, fd } = await connection();
+      client.on('error', () => undefined);
+      const ranges = new CoreRanges(planned);
+      const sink = new Recorder();
+      reader.read(fd, sink);
+      client.write(bytes.subarray(0, C));
+      await sink.waitForChunks(1);
+      ranges.fill(0, bytes.subarray(0, C));
+      reader.keep(ranges.shared(), maxBytes);
+      client.end(bytes.subarray(C));
+      expect(await sink.ended).toBeNull();
+      return { sink, ranges, client };
+    }
+
+    it('copies the planned ranges itself, posts no more chunks and says how much it kept', async () => {
+      const bytes = pattern(6 * C + 777);
+      const { sink, ranges } = await readWithKeep(bytes, 64 * C);
+
+      expect(sink.sizes).toEqual([C]);
+      expect(sink.kept).toEqual({ bytes: 5 * C + 777, truncated: false });
+      const got = ranges.result(bytes.length).map((r) => [r.offset, Buffer.from(r.bytes)]);
+      expect(got).toEqual([
+        [100, bytes.subarray(100, 150)],
+        [C - 10, bytes.subarray(C - 10, C + 10)],
+        [3 * C + 5, bytes.subarray(3 * C + 5, 3 * C + 5 + 4096)],
+        [6 * C + 700, bytes.subarray(6 * C + 700, 6 * C + 777)],
+      ]);
+      expect(reader.busy).toBe(false);
+    });
+
+    it('stops at the size cap, counted from the first byte, and says the stream was cut', async () => {
+      const bytes = pattern(6 * C + 777);
+      const { sink, ranges, client } = await readWithKeep(bytes, 3 * C + 1000);
+
+      expect(sink.sizes).toEqual([C]);
+      expect(sink.kept).toEqual({ bytes: 2 * C + 1000, truncated: true });
+      const third = ranges.result(3 * C + 1000)[2];
+      expect(third?.offset).toBe(3 * C + 5);
+      expect(Buffer.from(third?.bytes ?? [])).toEqual(bytes.subarray(3 * C + 5, 3 * C + 1000));
+      // The read side is shut: the writer cannot finish.
+      expect(client.writableFinished).toBe(false);
+    });
+
+    it('keeps nothing when the keep comes after the read ended', async () => {
+      const { client, fd } = await connection();
+      const ranges = new CoreRanges(planned);
+      const sink = new Recorder();
+      reader.read(fd, sink);
+      client.end(pattern(2 * C));
+      expect(await sink.ended).toBeNull();
+      reader.keep(ranges.shared(), 64 * C);
+      expect(sink.kept).toEqual({ bytes: 0, truncated: false });
+      expect(sink.sizes).toEqual([C, C]);
+
+      // The next read is not affected by the late keep.
+      const next = await connection();
+      const again = new Recorder();
+      reader.read(next.fd, again);
+      next.client.end(pattern(C + 5));
+      expect(await again.ended).toBeNull();
+      expect(again.sizes).toEqual([C, 5]);
+      expect(again.kept).toEqual({ bytes: 0, truncated: false });
+    });
   });
 });

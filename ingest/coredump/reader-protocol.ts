@@ -11,11 +11,19 @@
  * or the compressor behind it falls behind, the thread waits, the socket fills and the dumping
  * kernel waits. Message order is the stream's order; slots come back in any order.
  *
+ * A core that is only analysed (not stored) is handed to the thread once its ranges are
+ * planned (`keep`): from the next chunk on, the thread copies the planned ranges itself into
+ * their shared memory (ranges.ts SharedRanges), gives each slot back at once and posts nothing
+ * until the end, so the main thread no longer wakes for every chunk. Chunks posted before the
+ * thread took the hand-over are the main thread's; the thread's `end` says how many bytes it
+ * kept after them.
+ *
  * The thread takes the lowest free slot. A core that is only analysed gives each slot back at
  * once, so its reads alternate between the first two slots, which stay in the CPU's cache like
  * a C server's one buffer; going round all eight cost the reader about 15% more CPU in the
  * kernel's copy to user memory (`npm run bench:cores`, docs/coredumps.md).
  */
+import type { SharedRanges } from './ranges.js';
 
 /** Bytes per recv: a whole slot. The kernel's socket buffer holds about 200 KiB of it. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
@@ -36,7 +44,9 @@ export const CONTROL_FREE = 0;
 export const CONTROL_STOP = 1;
 /** Bumped after every change to the words above; the thread waits on it for a free slot. */
 export const CONTROL_BELL = 2;
-export const CONTROL_WORDS = 3;
+/** Non-zero: a `keep` message waits on the thread's port. Cleared by the thread as it takes it. */
+export const CONTROL_KEEP = 3;
+export const CONTROL_WORDS = 4;
 
 /** `workerData` of a reader thread. */
 export interface ReaderThreadData {
@@ -50,12 +60,32 @@ export interface ReaderThreadData {
 export interface ReadCore {
   type: 'read';
   fd: number;
+  /** Numbers the reads of one thread, so a `keep` that comes too late is never applied. */
+  core: number;
 }
 
-export type ToReader = ReadCore;
+/**
+ * Main thread to reader, during the read of `core`: copy the planned `ranges` out of the rest
+ * of the stream yourself, and take at most `maxBytes` of the stream in all (the size cap,
+ * counted from its first byte); past it, shut the socket's read side and end.
+ */
+export interface KeepRanges {
+  type: 'keep';
+  core: number;
+  ranges: SharedRanges;
+  maxBytes: number;
+}
+
+export type ToReader = ReadCore | KeepRanges;
+
+/** Bytes the thread took after a `keep`, and whether the size cap cut the stream. */
+export interface Kept {
+  bytes: number;
+  truncated: boolean;
+}
 
 /** Reader to main thread. After `end` or `error` the thread takes no more bytes from `fd`. */
 export type FromReader =
   | { type: 'chunk'; slot: number; bytes: number }
-  | { type: 'end' }
+  | { type: 'end'; kept: Kept }
   | { type: 'error'; message: string };

@@ -10,17 +10,20 @@
  * loop and a hand-off back per chunk, and fell well short of a C server reading the same way;
  * this loop waits for nothing but a free slot (docs/coredumps.md, `npm run bench:cores`).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 
 import { SyscallError } from '../../common/errors.js';
-import { ERRNO, MSG_WAITALL, recv } from '../../native/libc.js';
+import { ERRNO, MSG_WAITALL, recv, SHUT_RD, shutdown } from '../../native/libc.js';
+import { RangeFiller } from './ranges.js';
 import {
   CONTROL_BELL,
   CONTROL_FREE,
+  CONTROL_KEEP,
   CONTROL_STOP,
   READ_CHUNK_BYTES,
   READ_SLOTS,
   type FromReader,
+  type KeepRanges,
   type ReaderThreadData,
   type ToReader,
 } from './reader-protocol.js';
@@ -34,34 +37,93 @@ const slots = Array.from({ length: READ_SLOTS }, (_, i) =>
 );
 
 port.on('message', (msg: ToReader) => {
-  const last = readCore(msg.fd);
-  port.postMessage(last);
+  // A `keep` that arrives after its core ended is of no use any more.
+  if (msg.type !== 'read') return;
+  port.postMessage(readCore(msg.fd, msg.core));
 });
 
-/** Reads `fd` to its end, a stop, or an error, posting each filled slot; returns the last word. */
-function readCore(fd: number): FromReader {
+/** What the thread does with the chunks it keeps (after a `keep`). */
+interface Keeping {
+  ranges: RangeFiller;
+  maxBytes: number;
+  /** Bytes kept so far. */
+  bytes: number;
+}
+
+/**
+ * Reads `fd` to its end, a stop, or an error, posting each filled slot until a `keep` hands it
+ * the ranges; returns the last word.
+ */
+function readCore(fd: number, core: number): FromReader {
+  /** Bytes taken from the stream, posted or kept. */
+  let read = 0;
+  let keeping: Keeping | null = null;
+  const end = (truncated = false): FromReader => ({
+    type: 'end',
+    kept: { bytes: keeping?.bytes ?? 0, truncated },
+  });
   for (;;) {
     const slot = freeSlot();
-    if (slot < 0) return { type: 'end' };
-    const last = fill(fd, slot);
-    if (last === null) continue;
-    // Nothing for the main thread in this slot: it is free again.
-    Atomics.or(control, CONTROL_FREE, 1 << slot);
-    return last;
+    if (slot < 0) return end();
+    const buf = slots[slot] as Buffer;
+    let bytes: number;
+    try {
+      bytes = recvWhole(fd, buf);
+    } catch (err) {
+      giveBack(slot);
+      return { type: 'error', message: err instanceof Error ? err.message : String(err) };
+    }
+    if (bytes === 0) {
+      giveBack(slot);
+      return end();
+    }
+    keeping ??= takeKeep(core);
+    if (keeping === null) {
+      port?.postMessage({ type: 'chunk', slot, bytes } satisfies FromReader);
+      read += bytes;
+      continue;
+    }
+    const taken = Math.min(bytes, Math.max(0, keeping.maxBytes - read));
+    keeping.ranges.fill(read, buf.subarray(0, taken));
+    keeping.bytes += taken;
+    read += taken;
+    giveBack(slot);
+    if (taken < bytes) {
+      // Past the size cap: the kernel's next write ends the dump.
+      shutdownQuietly(fd);
+      return end(true);
+    }
   }
 }
 
-/** Fills `slot` and posts it; returns null, or the last word at the end or on an error. */
-function fill(fd: number, slot: number): FromReader | null {
-  let bytes: number;
-  try {
-    bytes = recvWhole(fd, slots[slot] as Buffer);
-  } catch (err) {
-    return { type: 'error', message: err instanceof Error ? err.message : String(err) };
+/** The `keep` for `core` when the main thread has posted one, else null. */
+function takeKeep(core: number): Keeping | null {
+  if (Atomics.load(control, CONTROL_KEEP) === 0 || port === null) return null;
+  for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
+    const msg = got.message as ToReader;
+    if (msg.type !== 'keep' || msg.core !== core) continue;
+    Atomics.store(control, CONTROL_KEEP, 0);
+    return keepingOf(msg);
   }
-  if (bytes === 0) return { type: 'end' };
-  port?.postMessage({ type: 'chunk', slot, bytes } satisfies FromReader);
   return null;
+}
+
+function keepingOf(msg: KeepRanges): Keeping {
+  return { ranges: RangeFiller.of(msg.ranges), maxBytes: msg.maxBytes, bytes: 0 };
+}
+
+/** The slot holds nothing for the main thread: it is free again. */
+function giveBack(slot: number): void {
+  Atomics.or(control, CONTROL_FREE, 1 << slot);
+}
+
+function shutdownQuietly(fd: number): void {
+  try {
+    shutdown(fd, SHUT_RD);
+  } catch (err) {
+    // ENOTCONN: the kernel has closed its end already.
+    if (!(err instanceof SyscallError)) throw err;
+  }
 }
 
 /** Takes the lowest free slot, waiting for the main thread to give one back; -1 on a stop. */

@@ -8,18 +8,23 @@ import { Worker } from 'node:worker_threads';
 import { PidstreamError, SyscallError } from '../../common/errors.js';
 import { distFile } from '../../common/paths.js';
 import { shutdown, SHUT_RD } from '../../native/libc.js';
+import type { SharedRanges } from './ranges.js';
 import {
   ALL_SLOTS_FREE,
   CONTROL_BELL,
   CONTROL_FREE,
+  CONTROL_KEEP,
   CONTROL_STOP,
   CONTROL_WORDS,
+  type FromReader,
+  type Kept,
   READ_CHUNK_BYTES,
   READ_SLOTS,
-  type FromReader,
   type ReaderThreadData,
   type ToReader,
 } from './reader-protocol.js';
+
+const NOTHING_KEPT: Kept = { bytes: 0, truncated: false };
 
 /** Where a reader delivers one core. */
 export interface CoreSink {
@@ -28,8 +33,11 @@ export interface CoreSink {
    * been called once for it and once more for every `retain(slot)`.
    */
   onChunk(slot: number, chunk: Buffer): void;
-  /** The stream ended (the peer closed it, or after `stop`), or failed with `err`. */
-  onEnd(err: Error | null): void;
+  /**
+   * The stream ended (the peer closed it, or after `stop`), or failed with `err`. `kept` is
+   * what the thread took itself after a `keep` (no bytes when there was none).
+   */
+  onEnd(err: Error | null, kept: Kept): void;
 }
 
 export class CoreReader {
@@ -41,6 +49,8 @@ export class CoreReader {
   /** One release callback per slot, made once, for the compressor's write callbacks. */
   readonly #releasers: (() => void)[];
   #fd = -1;
+  /** The number of the current read (ReadCore.core). */
+  #core = 0;
   #sink: CoreSink | null = null;
   #online = false;
   #dead: Error | null = null;
@@ -87,8 +97,24 @@ export class CoreReader {
     if (this.#dead !== null) throw this.#dead;
     this.#fd = fd;
     this.#sink = sink;
+    this.#core += 1;
     Atomics.store(this.#control, CONTROL_STOP, 0);
-    this.#worker.postMessage({ type: 'read', fd } satisfies ToReader);
+    Atomics.store(this.#control, CONTROL_KEEP, 0);
+    this.#worker.postMessage({ type: 'read', fd, core: this.#core } satisfies ToReader);
+  }
+
+  /**
+   * Hands the rest of the current core to the thread: from its next chunk on it copies
+   * `ranges` itself and takes at most `maxBytes` of the stream in all, and posts no more
+   * chunks. Those already posted still come, to be taken as before; `onEnd` says how many
+   * bytes the thread kept after them. A read that ends before the thread sees this keeps none.
+   */
+  keep(ranges: SharedRanges, maxBytes: number): void {
+    if (this.#sink === null) return;
+    const msg: ToReader = { type: 'keep', core: this.#core, ranges, maxBytes };
+    this.#worker.postMessage(msg);
+    // After the message: the thread looks for it once it sees this word.
+    Atomics.store(this.#control, CONTROL_KEEP, 1);
   }
 
   /**
@@ -148,7 +174,11 @@ export class CoreReader {
     }
     this.#sink = null;
     this.#fd = -1;
-    sink.onEnd(msg.type === 'error' ? new PidstreamError('PIDSTREAM_ERR_CORE', msg.message) : null);
+    if (msg.type === 'error') {
+      sink.onEnd(new PidstreamError('PIDSTREAM_ERR_CORE', msg.message), NOTHING_KEPT);
+    } else {
+      sink.onEnd(null, msg.kept);
+    }
   }
 
   #die(err: Error): void {
@@ -156,6 +186,6 @@ export class CoreReader {
     this.#dead = err;
     const sink = this.#sink;
     this.#sink = null;
-    sink?.onEnd(err);
+    sink?.onEnd(err, NOTHING_KEPT);
   }
 }

@@ -9,10 +9,12 @@
  * koffi worker thread (`epollWaitAsync`). The core itself, from its first byte, is read by a
  * reader thread (reader-thread.ts) in a synchronous recv(MSG_WAITALL) loop into 1 MiB slots
  * shared with the main thread, which takes the head, the planned ranges and the store's input
- * from the slots in place and gives them back. So the kernel's socket buffer (~200 KiB) drains
- * as fast as a minimal C server drains it, while the plan, the ranges and the compression run
- * on other threads; reads handed one at a time to libuv's pool left the buffer full for the
- * return to the event loop after every chunk (docs/coredumps.md, `npm run bench:cores`).
+ * from the slots in place and gives them back; for a core that is not stored, the planned
+ * ranges are handed to the reader thread, which copies them out of the rest of the stream
+ * itself (reader-protocol.ts). So the kernel's socket buffer (~200 KiB) drains as fast as a
+ * minimal C server drains it, while the plan, the ranges and the compression run on other
+ * threads; reads handed one at a time to libuv's pool left the buffer full for the return to
+ * the event loop after every chunk (docs/coredumps.md, `npm run bench:cores`).
  * STREAMS_AT_ONCE reader threads start with the server; a crash that finds them all busy waits
  * in the kernel after its ack, as it would behind any single-threaded server.
  */
@@ -439,8 +441,10 @@ export class CoredumpServer {
     conn.readEnded = new Promise((resolve) => {
       const sink: CoreSink = {
         onChunk: (slot, chunk) => this.#guard(conn, () => this.#onChunk(conn, slot, chunk)),
-        onEnd: (err) => {
+        onEnd: (err, kept) => {
           conn.ended = true;
+          conn.received += kept.bytes;
+          if (kept.truncated) conn.truncated = true;
           resolve();
           this.#streamWaiting();
           if (err !== null) this.#fail(conn, `reading the core: ${err.message}`);
@@ -560,6 +564,11 @@ export class CoredumpServer {
         conn.ranges.fill(0, head);
         if (conn.ranges.note !== null) conn.analysisNote = conn.ranges.note;
         conn.phase = 'body';
+        // Nothing to store: the reader thread keeps the ranges of the rest of the stream
+        // itself, and the main thread no longer wakes for every chunk.
+        if (conn.writer === null && !conn.ended) {
+          conn.reader?.keep(conn.ranges.shared(), this.#o.policy.options.maxCoreBytes);
+        }
       },
       (err: unknown) => {
         if (conn.phase === 'done') return;
