@@ -207,6 +207,15 @@ describe('core reader thread', () => {
     }
   });
 
+  it('closes a thread at once after it was started, once it has loaded its modules', async () => {
+    // Terminated inside koffi's initialisation, a thread aborts the whole process.
+    const readers = Array.from({ length: 4 }, () => new CoreReader(() => undefined));
+    expect(readers.map((r) => r.loaded)).toEqual([false, false, false, false]);
+    await Promise.all(readers.map((r) => r.close()));
+    expect(readers.map((r) => r.loaded)).toEqual([true, true, true, true]);
+    expect(readers.map((r) => r.dead)).toEqual([null, null, null, null]);
+  });
+
   describe('after a keep', () => {
     const C = READ_CHUNK_BYTES;
     /** A range inside the first chunk, one across its end, one further on, one past the end. */

@@ -84,8 +84,12 @@ export interface Kept {
   truncated: boolean;
 }
 
-/** Reader to main thread. After `end` or `error` the thread takes no more bytes from `fd`. */
+/**
+ * Reader to main thread. `ready` comes once, when the thread has loaded its modules. After
+ * `end` or `error` the thread takes no more bytes from `fd`.
+ */
 export type FromReader =
+  | { type: 'ready' }
   | { type: 'chunk'; slot: number; bytes: number }
   | { type: 'end'; kept: Kept }
   | { type: 'error'; message: string };

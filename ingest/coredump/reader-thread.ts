@@ -36,6 +36,9 @@ const slots = Array.from({ length: READ_SLOTS }, (_, i) =>
   Buffer.from(data.slots, i * READ_CHUNK_BYTES, READ_CHUNK_BYTES),
 );
 
+// Every module is loaded once this line runs: from here the thread may be terminated safely.
+port.postMessage({ type: 'ready' } satisfies FromReader);
+
 port.on('message', (msg: ToReader) => {
   // A `keep` that arrives after its core ended is of no use any more.
   if (msg.type !== 'read') return;

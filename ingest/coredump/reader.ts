@@ -53,6 +53,10 @@ export class CoreReader {
   #core = 0;
   #sink: CoreSink | null = null;
   #online = false;
+  /** Settles once the thread has loaded its modules, or is gone. */
+  readonly #loaded: Promise<void>;
+  #markLoaded: () => void = () => undefined;
+  #modulesLoaded = false;
   #dead: Error | null = null;
 
   /**
@@ -72,6 +76,7 @@ export class CoreReader {
     this.#releasers = this.#slots.map((_, slot) => () => this.release(slot));
     this.#worker = new Worker(distFile('ingest/coredump/reader-thread.js'), { workerData: data });
     this.#worker.unref();
+    this.#loaded = new Promise((resolve) => (this.#markLoaded = resolve));
     this.#worker.once('online', () => (this.#online = true));
     this.#worker.on('message', (msg: FromReader) => this.#onMessage(msg));
     this.#worker.on('error', (err) => this.#die(err));
@@ -84,6 +89,11 @@ export class CoreReader {
   /** True while a core is being read. */
   get busy(): boolean {
     return this.#sink !== null;
+  }
+
+  /** True once the thread has said it loaded its modules (it may be terminated safely). */
+  get loaded(): boolean {
+    return this.#modulesLoaded;
   }
 
   /** Why the thread is gone, or null while it runs. */
@@ -153,8 +163,12 @@ export class CoreReader {
     this.#ringBell();
   }
 
-  /** Ends the thread; any read in progress must have ended. */
+  /**
+   * Ends the thread; any read in progress must have ended. A thread still loading its modules
+   * is let finish first: terminating it inside koffi's initialisation aborts the process.
+   */
   async close(): Promise<void> {
+    await this.#loaded;
     this.#worker.removeAllListeners('exit');
     await this.#worker.terminate();
   }
@@ -165,6 +179,11 @@ export class CoreReader {
   }
 
   #onMessage(msg: FromReader): void {
+    if (msg.type === 'ready') {
+      this.#modulesLoaded = true;
+      this.#markLoaded();
+      return;
+    }
     const sink = this.#sink;
     if (sink === null) return;
     if (msg.type === 'chunk') {
@@ -182,6 +201,7 @@ export class CoreReader {
   }
 
   #die(err: Error): void {
+    this.#markLoaded();
     if (this.#dead !== null) return;
     this.#dead = err;
     const sink = this.#sink;
