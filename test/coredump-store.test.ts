@@ -52,7 +52,8 @@ describe('core store', () => {
   it('keeps a core written in many chunks in order and gives each chunk back once', async () => {
     const store = new CoreStore({ dir, maxBytes: 1 << 30, keepFreeBytes: 0 });
     const writer = store.open({ bootId: BOOT, pid: 5, pidfsIno: 6, timeUs: 5 }, null, false);
-    // Random bytes and zeros in turn, so a later chunk may finish compressing before an earlier one.
+    // Random bytes and zeros in turn, so a later chunk may finish compressing before an
+    // earlier one.
     const chunks = Array.from({ length: 24 }, (_, i) =>
       i % 2 === 0 ? randomBytes(256 * 1024) : Buffer.alloc(64 * 1024),
     );

@@ -1,7 +1,8 @@
 /**
  * The Piscina worker entry of `pidstream query`: inflates and decodes runs of container-file
- * blocks, each inflated straight into the WebAssembly decoder's memory (native/libdeflate.ts). Blocks are independent of each other, so any worker can take any run; the main thread
- * only writes the finished chunks into DuckDB.
+ * blocks, each inflated straight into the WebAssembly decoder's memory (native/libdeflate.ts).
+ * Blocks are independent of each other, so any worker can take any run; the main thread only
+ * writes the finished chunks into DuckDB.
  *
  * A worker keeps its decoder, and so its dictionaries, for the whole load: a key goes to the
  * main thread once per worker, not once per task. Chunks are not kept across tasks: the last,

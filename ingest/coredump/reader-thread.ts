@@ -23,7 +23,6 @@ import {
   READ_CHUNK_BYTES,
   READ_SLOTS,
   type FromReader,
-  type KeepRanges,
   type ReaderThreadData,
   type ToReader,
 } from './reader-protocol.js';
@@ -106,13 +105,9 @@ function takeKeep(core: number): Keeping | null {
     const msg = got.message as ToReader;
     if (msg.type !== 'keep' || msg.core !== core) continue;
     Atomics.store(control, CONTROL_KEEP, 0);
-    return keepingOf(msg);
+    return { ranges: RangeFiller.of(msg.ranges), maxBytes: msg.maxBytes, bytes: 0 };
   }
   return null;
-}
-
-function keepingOf(msg: KeepRanges): Keeping {
-  return { ranges: RangeFiller.of(msg.ranges), maxBytes: msg.maxBytes, bytes: 0 };
 }
 
 /** The slot holds nothing for the main thread: it is free again. */

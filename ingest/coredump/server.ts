@@ -165,7 +165,10 @@ class Connection {
   writer: CoreWriter | null = null;
   /** The reader thread of this core, from the start of its stream. */
   reader: CoreReader | null = null;
-  /** Chunks the analysis side has not finished, oldest first; `pendingAt` bytes of the first are. */
+  /**
+   * Chunks the analysis side has not finished, oldest first; `pendingAt` bytes of the first
+   * are.
+   */
   pending: PendingChunk[] = [];
   pendingAt = 0;
   /** The reader delivered its last chunk (or failed) and reads the descriptor no more. */
@@ -280,7 +283,8 @@ export class CoredumpServer {
 
   #acceptAll(): void {
     for (;;) {
-      // Blocking descriptors: the epoll phases read with MSG_DONTWAIT, the reader blocks on purpose.
+      // Blocking descriptors: the epoll phases read with MSG_DONTWAIT, the reader blocks on
+      // purpose.
       const fd = accept(this.#listenFd, SOCK_CLOEXEC);
       if (fd < 0) return;
       const conn = new Connection(this.#nextId++, fd, this.protocol);
@@ -455,7 +459,10 @@ export class CoredumpServer {
     });
   }
 
-  /** Starts the waiting cores, oldest first, while readers are free (or fails them if none lives). */
+  /**
+   * Starts the waiting cores, oldest first, while readers are free (or fails them if none
+   * lives).
+   */
   #streamWaiting(): void {
     const startable = (): boolean =>
       this.#readers.some((r) => r.dead === null && !r.busy) ||
