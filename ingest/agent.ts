@@ -171,6 +171,9 @@ export class Agent {
       minThreads: this.options.workers,
       maxThreads: this.options.workers,
       workerData: this.#workerContext(),
+      // Piscina's own run and wait histograms cost a timer read and a histogram record per
+      // task on both sides; the agent measures its tasks itself (workerTaskSeconds).
+      recordTiming: false,
     });
     this.#batches = new ExitBatches(this.#pool, {
       body: (bytes) => this.emit('ProcessExit', bytes),
