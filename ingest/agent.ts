@@ -20,12 +20,8 @@ import { distFile } from '../common/paths.js';
 import { bodyType, type EventName } from '../schemas/index.js';
 import { AvroFileSink } from '../streams/avro-file-sink.js';
 import type { EventSink } from '../streams/types.js';
-import type {
-  EncodedBodies,
-  EncodeExitsTask,
-  WarmUpTask,
-  WorkerContext,
-} from '../workers/protocol.js';
+import type { EncodedBodies, EncodeExitsTask, WorkerContext } from '../workers/protocol.js';
+import { warmUpTask } from '../workers/warm-up.js';
 import { Clocks } from './clock.js';
 import { poolAnalyser, type TaskRunner } from './coredump/analyser.js';
 import { Coredumps } from './coredump/coredumps.js';
@@ -185,12 +181,7 @@ export class Agent {
     // koffi aborts the whole process when a worker is terminated during its initialisation,
     // which a stop right after the start would otherwise do.
     const pool = this.#pool as unknown as TaskRunner;
-    const warm: WarmUpTask = {
-      task: 'warm-up',
-      arrived: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
-      workers: this.options.workers,
-      timeoutMs: WARM_UP_TIMEOUT_MS,
-    };
+    const warm = warmUpTask(this.options.workers, WARM_UP_TIMEOUT_MS);
     const [, ...arrived] = await Promise.all([
       watcher.start(),
       ...Array.from({ length: this.options.workers }, () => pool.run(warm)),

@@ -250,10 +250,11 @@ export interface AnalyseCoreTask {
 }
 
 /**
- * Task: build the exit encoder, then wait until every worker of the pool holds a warm-up task
- * at once (the count in `arrived` reaches `workers`) or `timeoutMs` passes. Sent once per
- * worker at start: a worker blocked here takes no second warm-up, so they land one per thread.
- * Result: whether every worker arrived in time.
+ * Task: load what the worker needs (here, build the exit encoder), then wait until every
+ * worker of the pool holds a warm-up task at once (the count in `arrived` reaches `workers`) or
+ * `timeoutMs` passes. Sent once per worker at start (workers/warm-up.ts): a worker blocked here
+ * takes no second warm-up, so they land one per thread. Result: whether every worker arrived
+ * in time.
  */
 export interface WarmUpTask {
   task: 'warm-up';

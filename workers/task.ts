@@ -18,6 +18,7 @@ import {
   type WarmUpTask,
   type WorkerTask,
 } from './protocol.js';
+import { arriveAndWait } from './warm-up.js';
 
 let exits: ExitEncoder | undefined;
 
@@ -54,19 +55,10 @@ function transfer(result: EncodedBodies): EncodedBodies {
   return Piscina.move(new TransferredBodies(result)) as unknown as EncodedBodies;
 }
 
-/** Blocks until every worker of the pool has arrived, or the time is up (WarmUpTask). */
+/** Builds the encoder, then waits for the pool's other workers (workers/warm-up.ts). */
 function warmUp(task: WarmUpTask): boolean {
   exits ??= new ExitEncoder(context());
-  const arrived = new Int32Array(task.arrived);
-  let count = Atomics.add(arrived, 0, 1) + 1;
-  Atomics.notify(arrived, 0);
-  const deadline = performance.now() + task.timeoutMs;
-  for (let left = task.timeoutMs; count < task.workers && left > 0;) {
-    Atomics.wait(arrived, 0, count, left);
-    count = Atomics.load(arrived, 0);
-    left = deadline - performance.now();
-  }
-  return count >= task.workers;
+  return arriveAndWait(task);
 }
 
 export default function run(task: WorkerTask): EncodedBodies | CorePlan | CoreAnalysis | boolean {

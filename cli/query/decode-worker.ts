@@ -15,6 +15,8 @@ import Piscina from 'piscina';
 
 import { PidstreamError } from '../../common/errors.js';
 import { RawInflater } from '../../native/libdeflate.js';
+import type { WarmUpTask } from '../../workers/protocol.js';
+import { arriveAndWait, isWarmUpTask } from '../../workers/warm-up.js';
 import type {
   DecodeFailure,
   DecodeOutput,
@@ -134,7 +136,9 @@ function transfer(output: DecodeOutput): DecodeOutput {
   return Piscina.move(new TransferredOutput(output)) as unknown as DecodeOutput;
 }
 
-export default function decodeBlocks(task: DecodeTask): DecodeResult {
+export default function decodeBlocks(task: DecodeTask | WarmUpTask): DecodeResult | boolean {
+  // The module, libdeflate with it, is loaded by the time a task runs: a warm-up only waits.
+  if (isWarmUpTask(task)) return arriveAndWait(task);
   try {
     return transfer(run(task));
   } catch (err) {

@@ -22,6 +22,8 @@ import { AvroFileSource, READ_BLOCK_MAX_BYTES } from '../../streams/avro-file-so
 import { blockSpanAt, decodeHeader, type OcfBlockSpan, type OcfHeader } from '../../streams/ocf.js';
 import type { ReadEvent } from '../../streams/types.js';
 import { canonicalForm } from '../../streams/wire.js';
+import type { WarmUpTask } from '../../workers/protocol.js';
+import { warmUpTask } from '../../workers/warm-up.js';
 import { DICTIONARY_MAX_KEYS } from './decoder.js';
 import type {
   DecodeOutput,
@@ -44,6 +46,8 @@ const SEGMENT_BYTES = 64 * 1024 * 1024;
 export const TASK_BYTES = 1024 * 1024;
 /** Tasks handed to the pool and not yet written: bounds the memory their results hold. */
 const TASKS_IN_FLIGHT = 4 * DECODE_WORKERS;
+/** How long a worker's warm-up waits for the others before the load goes on without it. */
+const WARM_UP_TIMEOUT_MS = 10_000;
 
 export interface Window {
   since: number;
@@ -264,6 +268,8 @@ function sourceError(file: string, err: unknown): PidstreamError {
  */
 class DecodePool {
   readonly #pool: Piscina<DecodeTask, DecodeResult>;
+  /** Settles once every worker has loaded its modules (workers/warm-up.ts), or gave up. */
+  readonly #warm: Promise<void>;
   readonly #write: (output: DecodeOutput) => void;
   readonly #ready: () => Promise<void>;
   readonly #inFlight = new Set<Promise<void>>();
@@ -284,6 +290,12 @@ class DecodePool {
       idleTimeout: Infinity,
       workerData,
     });
+    const warm = warmUpTask(DECODE_WORKERS, WARM_UP_TIMEOUT_MS);
+    const runner = this.#pool as unknown as { run(task: WarmUpTask): Promise<boolean> };
+    this.#warm = Promise.all(Array.from({ length: DECODE_WORKERS }, () => runner.run(warm))).then(
+      () => undefined,
+      () => undefined,
+    );
     this.#write = write;
     this.#ready = options.ready;
   }
@@ -335,8 +347,12 @@ class DecodePool {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  /** Stops the workers; the results of tasks still running are dropped. */
+  /**
+   * Stops the workers; the results of tasks still running are dropped. Not before every worker
+   * has loaded: koffi aborts the process when a thread is terminated while it loads.
+   */
   async destroy(): Promise<void> {
+    await this.#warm;
     await this.#pool.destroy();
   }
 }
