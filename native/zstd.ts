@@ -19,7 +19,8 @@ function bind(lib: LibraryHandle) {
     freeCCtx: lib.func('size_t ZSTD_freeCCtx(void *cctx)'),
     setParameter: lib.func('size_t ZSTD_CCtx_setParameter(void *cctx, int param, int value)'),
     compress2: lib.func(
-      'size_t ZSTD_compress2(void *cctx, void *dst, size_t dstCapacity, const void *src, size_t srcSize)',
+      'size_t ZSTD_compress2(void *cctx, void *dst, size_t dstCapacity, ' +
+        'const void *src, size_t srcSize)',
     ),
     compressBound: lib.func('size_t ZSTD_compressBound(size_t srcSize)'),
     isError: lib.func('unsigned int ZSTD_isError(size_t code)'),

@@ -162,7 +162,8 @@ async function splitBlocks(
     if (rest > READ_BLOCK_MAX_BYTES) {
       throw new PidstreamError(
         'PIDSTREAM_ERR_DECODE',
-        `reading ${reader.file}: block ${block} at byte ${next} is larger than ${READ_BLOCK_MAX_BYTES} bytes`,
+        `reading ${reader.file}: block ${block} at byte ${next} is larger than ` +
+          `${READ_BLOCK_MAX_BYTES} bytes`,
       );
     }
     segment = await reader.segment(next, Math.max(SEGMENT_BYTES, 2 * rest));

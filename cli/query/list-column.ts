@@ -91,7 +91,8 @@ function shapeOf(schema: unknown, nodes: ElementNode[], column: Column): Element
       }
       throw new PidstreamError(
         'PIDSTREAM_ERR_SCHEMA',
-        `planning query column ${column.name}: ${JSON.stringify(type)} inside a list is not supported`,
+        `planning query column ${column.name}: ${JSON.stringify(type)} inside a list is not ` +
+          'supported',
       );
   }
 }

@@ -159,6 +159,8 @@ export class TableWriter {
   readonly plan: EventPlan;
   readonly table: string;
   readonly #token = `${process.pid}:${++tokens}`;
+  /** Every insert of this writer: the stored table, filled from this writer's scan. */
+  readonly #insertSql: string;
   /** Connections with no insert running. */
   readonly #idle: DuckDBConnection[];
   readonly #connections: DuckDBConnection[];
@@ -190,6 +192,9 @@ export class TableWriter {
   ) {
     this.plan = plan;
     this.table = VIEW_OF[plan.name];
+    this.#insertSql =
+      `INSERT INTO ${STORE_SCHEMA}.${quoteIdent(this.table)} ` +
+      `SELECT * FROM ${SCAN_FUNCTION}('${this.#token}')`;
     this.#connections = connections;
     this.#idle = [...connections];
     this.#types = parts.types;
@@ -325,7 +330,6 @@ export class TableWriter {
   #startInsert(): void {
     const connection = this.#idle.pop();
     if (connection === undefined) return;
-    const sql = `INSERT INTO ${STORE_SCHEMA}.${quoteIdent(this.table)} SELECT * FROM ${SCAN_FUNCTION}('${this.#token}')`;
     const ended = (err?: unknown): void => {
       this.#running.delete(running);
       this.#idle.push(connection);
@@ -336,7 +340,7 @@ export class TableWriter {
         this.#startInsert();
       }
     };
-    const running: Promise<void> = connection.run(sql).then(
+    const running: Promise<void> = connection.run(this.#insertSql).then(
       () => ended(),
       (err: unknown) => ended(err),
     );
