@@ -74,7 +74,6 @@ const c = {
   recvmmsg: lib.func(
     'int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)',
   ),
-  shutdown: lib.func('int shutdown(int fd, int how)'),
   getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
   setsockopt: lib.func(
     'int setsockopt(int fd, int level, int name, const void *val, unsigned int len)',
@@ -317,10 +316,6 @@ export function recvmmsg(fd: number, msgvec: Buffer, vlen: number, flags: number
  */
 export function addressOf(buf: Buffer): bigint {
   return koffi.address(buf);
-}
-
-export function shutdown(fd: number, how: number): void {
-  check(c.shutdown(fd, how), () => `shutdown(${fd}, ${how})`);
 }
 
 /** Reads an int-sized socket option; returns the value. */

@@ -17,6 +17,7 @@ const c = {
   close: lib.func('int close(int fd)'),
   readlink: lib.func('long readlink(const char *path, void *buf, unsigned long size)'),
   ioctl: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
+  shutdown: lib.func('int shutdown(int fd, int how)'),
 };
 
 const O_RDONLY_CLOEXEC = 0o2000000;
@@ -68,4 +69,12 @@ export function closeQuiet(fd: number): number {
 /** `ioctl(fd, request, buf)`: 0 or more on success, or -errno (ESRCH for a reaped process). */
 export function ioctlQuiet(fd: number, request: number, buf: Buffer): number {
   return result(c.ioctl(fd, request, buf));
+}
+
+/**
+ * shutdown(2): 0 or -errno. ENOTCONN, when the peer has closed its end already, is the usual
+ * failure, and leaves the caller where a success would.
+ */
+export function shutdownQuiet(fd: number, how: number): number {
+  return result(c.shutdown(fd, how));
 }

@@ -13,7 +13,8 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 
 import { SyscallError } from '../../common/errors.js';
-import { ERRNO, MSG_WAITALL, recv, SHUT_RD, shutdown } from '../../native/libc.js';
+import { ERRNO, MSG_WAITALL, recv, SHUT_RD } from '../../native/libc.js';
+import { shutdownQuiet } from '../../native/quiet.js';
 import { RangeFiller } from './ranges.js';
 import {
   CONTROL_BELL,
@@ -92,7 +93,7 @@ function readCore(fd: number, core: number): FromReader {
     giveBack(slot);
     if (taken < bytes) {
       // Past the size cap: the kernel's next write ends the dump.
-      shutdownQuietly(fd);
+      shutdownQuiet(fd, SHUT_RD);
       return end(true);
     }
   }
@@ -113,15 +114,6 @@ function takeKeep(core: number): Keeping | null {
 /** The slot holds nothing for the main thread: it is free again. */
 function giveBack(slot: number): void {
   Atomics.or(control, CONTROL_FREE, 1 << slot);
-}
-
-function shutdownQuietly(fd: number): void {
-  try {
-    shutdown(fd, SHUT_RD);
-  } catch (err) {
-    // ENOTCONN: the kernel has closed its end already.
-    if (!(err instanceof SyscallError)) throw err;
-  }
 }
 
 /** Takes the lowest free slot, waiting for the main thread to give one back; -1 on a stop. */

@@ -5,9 +5,10 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import { PidstreamError, SyscallError } from '../../common/errors.js';
+import { PidstreamError } from '../../common/errors.js';
 import { distFile } from '../../common/paths.js';
-import { shutdown, SHUT_RD } from '../../native/libc.js';
+import { SHUT_RD } from '../../native/libc.js';
+import { shutdownQuiet } from '../../native/quiet.js';
 import type { SharedRanges } from './ranges.js';
 import {
   ALL_SLOTS_FREE,
@@ -136,12 +137,8 @@ export class CoreReader {
     if (this.#sink === null || Atomics.load(this.#control, CONTROL_STOP) !== 0) return;
     Atomics.store(this.#control, CONTROL_STOP, 1);
     this.#ringBell();
-    try {
-      shutdown(this.#fd, SHUT_RD);
-    } catch (err) {
-      // ENOTCONN: the kernel has closed its end already, and the read ends by itself.
-      if (!(err instanceof SyscallError)) throw err;
-    }
+    // ENOTCONN: the kernel has closed its end already, and the read ends by itself.
+    shutdownQuiet(this.#fd, SHUT_RD);
   }
 
   /** One more holder of `slot`: it is given back after one more `release`. */
