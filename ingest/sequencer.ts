@@ -5,7 +5,7 @@
  * one copy and one hash over the event's bytes. The one-shot `crypto.hash` costs about two
  * thirds of a `createHash` object per event of this size (bench:exits).
  */
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { EventName, stampType } from '../schemas/index.js';
 
@@ -65,7 +65,7 @@ export class Sequencer {
     at = writeLong(bytes, at, seq);
     at += this.#prev.copy(bytes, at);
     bytes.set(body, at);
-    this.#prev = hash('sha256', bytes, 'buffer');
+    this.#prev = eventDigest(bytes);
     return { name, seq, bytes };
   }
 }
@@ -106,5 +106,5 @@ export function encodeLong(value: number): Buffer {
 
 /** SHA-256 of an event's full record bytes: what the next event's `prev_digest` holds. */
 export function eventDigest(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
+  return hash('sha256', bytes, 'buffer');
 }

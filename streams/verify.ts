@@ -15,9 +15,9 @@
  * Events that cannot even be decoded are reported too. A modified last event of an instance
  * cannot be caught: nothing after it vouches for its bytes.
  */
-import { createHash } from 'node:crypto';
 
 import { PidstreamError } from '../common/errors.js';
+import { eventDigest } from '../ingest/sequencer.js';
 import type { ReadEvent } from './types.js';
 import { readStamp } from './wire.js';
 
@@ -127,7 +127,7 @@ export class StreamVerifier {
       };
       this.#instances.set(key, state);
     }
-    const digest = createHash('sha256').update(event.bytes).digest();
+    const digest = eventDigest(event.bytes);
     const earlier = state.events.get(stamp.seq);
     if (earlier !== undefined) {
       if (earlier.digest.equals(digest)) state.duplicates += 1;
