@@ -462,18 +462,19 @@ async function koffiFloor(
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );
-  const counts: number[] = [];
-  let waiting: (() => void) | null = null;
+  // It answers each line on its standard input with one line: its count so far.
+  let printed = '';
+  let onPrinted = (): void => {};
   koffi.stdout.on('data', (c: Buffer) => {
-    for (const line of c.toString().trim().split('\n')) counts.push(Number(line));
-    waiting?.();
+    printed += c.toString();
+    onPrinted();
   });
+  const answers = (): number => printed.split('\n').length - 1;
   const count = async (): Promise<number> => {
-    const before = counts.length;
-    const printed = new Promise<void>((resolve) => (waiting = resolve));
+    const wanted = answers() + 1;
     koffi.stdin.write('\n');
-    while (counts.length === before) await printed;
-    return counts[counts.length - 1]!;
+    while (answers() < wanted) await new Promise<void>((resolve) => (onPrinted = resolve));
+    return Number(printed.split('\n')[wanted - 1]);
   };
   const koffiExited = new Promise<void>((resolve) => koffi.on('exit', () => resolve()));
   await new Promise<void>((resolve) => koffi.stderr.once('data', () => resolve()));
